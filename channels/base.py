@@ -1,0 +1,223 @@
+"""The contract every channel fulfils.
+
+A channel is either a *state* channel (the set of live notices now: rss, signage) or a
+*message* channel (one message per notice version: webhooks). The base classes do the
+bookkeeping (templates, atomic writes, unchanged-bytes detection, secrets); an
+implementation writes one or two small methods:
+
+- ``StateChannel.render_documents(live)`` → ``{relative path: bytes}``
+- ``MessageChannel.render(notice, action)`` → payloads, and ``send(payload)`` → ``Outcome``
+
+Channels import ``publisher.model``, ``publisher.errors`` and this module, nothing deeper.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+import httpx
+import jinja2
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
+
+from publisher.errors import ChannelNotConfigured, RenderError
+from publisher.model import (
+    Action,
+    Clock,
+    MissingSecret,
+    Outcome,
+    PublishedNotice,
+    Secret,
+    SiteInfo,
+    redact,
+    secret_from_config,
+)
+
+SecretValue = Annotated[
+    Secret,
+    PlainValidator(secret_from_config),
+    PlainSerializer(repr, return_type=str),
+]
+
+
+class ChannelOptions(BaseModel):
+    """Base of each channel's ``options:`` block; unknown keys are errors (typos show)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+
+@dataclass
+class ChannelContext:
+    """What the core hands a channel: never the config file, never the store."""
+
+    site: SiteInfo
+    templates: jinja2.Environment
+    output_dir: Path
+    clock: Clock
+    # tests and benchmarks swap the HTTP transport instead of patching (as httpx recommends)
+    transport: httpx.BaseTransport | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Payload:
+    """Exactly what would go out: the bytes, their type, and where (already redacted)."""
+
+    target: str
+    content_type: str
+    body: bytes
+    label: str = ""
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+class Channel(ABC):
+    type_name: ClassVar[str]
+    kind: ClassVar[Literal["state", "message"]]
+    Options: ClassVar[type[ChannelOptions]] = ChannelOptions
+
+    def __init__(self, name: str, options: ChannelOptions, ctx: ChannelContext) -> None:
+        self.name = name
+        self.options = options
+        self.ctx = ctx
+
+    # --------------------------------------------------------------- configuration state
+
+    def unavailable(self) -> str | None:
+        """Why this channel cannot run now (None when it can). Never contains a secret."""
+        for fname, value in self.options:
+            if isinstance(value, MissingSecret):
+                return (
+                    f"environment variable {' and '.join(value.names)} is not set "
+                    f"(options.{fname} of channel '{self.name}')"
+                )
+        return None
+
+    def require_available(self) -> None:
+        reason = self.unavailable()
+        if reason:
+            raise ChannelNotConfigured(f"channel '{self.name}' is not configured: {reason}")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the default has none."""
+
+    # --------------------------------------------------------------- templates
+
+    def render_template(self, template: str, **values: Any) -> str:
+        try:
+            tpl = self.ctx.templates.get_template(template)
+            return tpl.render(site=self.ctx.site, channel=self, options=self.options, **values)
+        except jinja2.TemplateNotFound as exc:
+            raise RenderError(
+                f"channel '{self.name}': template {exc.name!r} not found in the site's "
+                "templates folder or the built-in templates"
+            ) from None
+        except jinja2.TemplateError as exc:
+            where = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+            raise RenderError(
+                f"channel '{self.name}': template {template}{where}: {redact(str(exc))}"
+            ) from None
+
+
+class StateChannel(Channel):
+    """Shows 'the set of live notices now'. Rebuilding with no change writes nothing."""
+
+    kind: ClassVar[Literal["state", "message"]] = "state"
+    folder: str = ""  # below the output folder; set by the implementation from its options
+
+    @abstractmethod
+    def render_documents(self, live: Sequence[PublishedNotice]) -> dict[str, bytes]:
+        """Every file of this channel for this live set, keyed by path relative to ``folder``."""
+
+    def root(self) -> Path:
+        return self.ctx.output_dir / self.folder
+
+    def build(self, live: Sequence[PublishedNotice]) -> list[str]:
+        """Write the documents atomically; delete files no longer produced. Returns changed paths."""
+        docs = self.render_documents(live)
+        return write_tree(self.root(), docs, owner=self.name)
+
+
+class MessageChannel(Channel):
+    """Sends one message per notice version; what was sent cannot be taken back."""
+
+    kind: ClassVar[Literal["state", "message"]] = "message"
+    on_unknown: Literal["retry", "hold"] = "retry"
+
+    @abstractmethod
+    def render(self, notice: PublishedNotice, action: Action) -> list[Payload]:
+        """The payload(s) for this notice version, exactly as they would be sent."""
+
+    @abstractmethod
+    def send(self, payload: Payload) -> Outcome:
+        """Send one payload and say what came of it. Never raises for a delivery problem."""
+
+
+# ------------------------------------------------------------------- atomic file output
+
+def write_tree(root: Path, docs: Mapping[str, bytes], owner: str) -> list[str]:
+    """Make ``root`` hold exactly ``docs`` (plus foreign files it never wrote).
+
+    Each file is written to a temporary name in its folder and renamed over the old one, so a
+    reader (nginx, a screen) never sees half a file. Files are only rewritten when their bytes
+    change, so an unchanged rebuild touches nothing (and keeps mtimes, ETags, caches).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    changed: list[str] = []
+    for rel in sorted(docs):
+        target = _inside(root, rel)
+        data = docs[rel]
+        try:
+            if target.read_bytes() == data:
+                continue
+        except OSError:
+            pass
+        atomic_write(target, data)
+        changed.append(rel)
+    # which files this owner wrote last time: only those are ever deleted (several channels
+    # and the web server's own files may share one folder)
+    owned_file = root / f".publisher-files.{owner}.json"
+    try:
+        previous = set(json.loads(owned_file.read_text("utf-8")))
+    except (OSError, ValueError):
+        previous = set()
+    for rel in sorted(previous - set(docs)):
+        try:
+            _inside(root, rel).unlink()
+            changed.append(rel)
+        except (OSError, ValueError):
+            pass
+    atomic_write(owned_file, json.dumps(sorted(docs), ensure_ascii=False).encode("utf-8"))
+    return changed
+
+
+def _inside(root: Path, rel: str) -> Path:
+    target = (root / rel).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise ValueError(f"refusing to write outside the output folder: {rel!r}")
+    return target
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

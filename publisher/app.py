@@ -1,0 +1,330 @@
+"""The library behind the CLI: one object that wires settings, store, gate, channels, engine."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from channels import channel_class
+from channels.base import Channel, ChannelContext, Payload
+
+from .clock import SystemClock
+from .config import Settings
+from .engine import Engine, TickReport
+from .errors import ChannelNotConfigured, NotApproved, NotFound, NoticeError, PublisherError
+from .items import canonical, content_hash, load_folder
+from .model import Action, Clock, DeliveryState, Notice, Severity, redact
+from .review import Gate, ReviewReport
+from .store import ApprovalResult, Store
+from .templating import make_environment
+from .views import Views
+
+log = logging.getLogger("publisher")
+
+
+@dataclass
+class SyncReport:
+    loaded: int = 0
+    new_versions: list[str] = field(default_factory=list)
+    errors: list[NoticeError] = field(default_factory=list)
+    approved: list[str] = field(default_factory=list)  # by a paper review record
+    waiting: list[str] = field(default_factory=list)  # notes on notices that wait for review
+
+
+@dataclass
+class ChannelStatus:
+    name: str
+    type: str
+    kind: str
+    counts: dict[str, int]
+    paused: str = ""
+    not_configured: str = ""
+    built_at: datetime | None = None
+
+
+@dataclass
+class PushReport:
+    notice_id: str
+    sha256: str
+    channels: dict[str, str]  # channel → what happened / would happen
+    tick: TickReport | None = None
+
+
+class Publisher:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None,
+                 transport: httpx.BaseTransport | None = None, store: Store | None = None,
+                 upgrade: bool = True) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock(settings.tz)
+        self.store = store or Store(settings.store_url)
+        self.store.ensure_schema(upgrade=upgrade)
+        self.gate = Gate(settings, self.store, self.clock)
+        self.views = Views(settings.site, settings.catalogue)
+        self.templates = make_environment(settings.templates_dir, settings.tz)
+        self.ctx = ChannelContext(settings.site, self.templates, settings.output_dir, self.clock,
+                                  transport)
+        self.channels: dict[str, Channel] = {}
+        for name, spec in settings.channels.items():
+            if spec.enabled:
+                cls = channel_class(spec.type)
+                self.channels[name] = cls(name, spec.options, self.ctx)
+        self.engine = Engine(self.store, self.channels, self.views, self.clock,
+                             settings.model.delivery,
+                             files_dir=str(settings.output_dir / "files"))
+        self._notices: dict[str, Notice] = {}
+
+    def close(self) -> None:
+        for ch in self.channels.values():
+            ch.close()
+        self.store.close()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- notices
+
+    def load(self) -> tuple[dict[str, Notice], list[NoticeError]]:
+        s = self.settings
+        res = load_folder(s.items_dir, catalogue=s.catalogue, tz=s.tz,
+                          pattern=s.model.items.pattern, max_bytes=s.model.items.max_bytes,
+                          root=s.base_dir)
+        for nid, n in res.notices.items():
+            for ch in n.channels or ():
+                if ch.lstrip("+-") not in s.channels:
+                    res.errors.append(NoticeError(
+                        f"unknown channel {ch.lstrip('+-')!r}", file=n.source,
+                        line=n.lines.get("channels"), field="channels",
+                        hint=f"channels: {', '.join(s.channels) or 'none declared'}"))
+        bad = {e.file for e in res.errors if e.field == "channels"}
+        notices = {k: v for k, v in res.notices.items() if v.source not in bad}
+        return notices, res.errors
+
+    def notice(self, notice_id: str) -> Notice:
+        notices, errors = self.load()
+        if notice_id in notices:
+            return notices[notice_id]
+        for e in errors:
+            if e.file and notice_id in Path(e.file).stem:
+                raise e
+        raise NotFound(f"no notice with id {notice_id!r} in {self.settings.items_dir} "
+                       "(run `publisher items` to list them)")
+
+    def notice_dir(self, notice: Notice) -> Path:
+        return (self.settings.base_dir / notice.source).parent
+
+    def _save(self, notice: Notice) -> tuple[str, bool]:
+        text = canonical(notice)
+        sha = content_hash(text)
+        files: dict[str, bytes] = {}
+        for a in notice.attachments:
+            if a.is_local and a.sha256:
+                files[a.sha256] = (self.notice_dir(notice) / a.href).read_bytes()
+        new = self.store.save_version(
+            notice_id=notice.id, source=notice.source, sha256=sha, canonical=text,
+            title=notice.title, category=notice.category, item=notice.item,
+            publish_at=notice.publish_at, expires_at=notice.expires_at, now=self.clock.now(),
+            files=files)
+        return sha, new
+
+    def sync(self) -> SyncReport:
+        """Read the items folder into the store; apply paper review records that match."""
+        notices, errors = self.load()
+        report = SyncReport(loaded=len(notices), errors=errors)
+        for notice in notices.values():
+            try:
+                sha, new = self._save(notice)
+            except (OSError, PublisherError) as exc:
+                report.errors.append(NoticeError(f"cannot store: {exc}", file=notice.source))
+                continue
+            if new:
+                report.new_versions.append(notice.id)
+            if notice.paper_review is not None:
+                self._apply_paper_review(notice, sha, report)
+        return report
+
+    def _apply_paper_review(self, notice: Notice, sha: str, report: SyncReport) -> None:
+        pr = notice.paper_review
+        assert pr is not None
+        v = self.store.version(sha)
+        if v.approved_at is not None:
+            return
+        if not sha.startswith(pr.version):
+            report.waiting.append(
+                f"{notice.source}: the paper review (form {pr.form_no or '—'}) approved version "
+                f"{pr.version[:12]}, but the file is now {sha[:12]}; it waits for review")
+            return
+        approved = {a.reviewer for a in self.store.approvals_of(sha)}
+        if set(pr.reviewers) <= approved:
+            return
+        try:
+            self.gate.review(notice, self.notice_dir(notice))
+            result = self.gate.approve(
+                notice, self.notice_dir(notice), reviewers=pr.reviewers, opinion=pr.opinion,
+                allow={a.rule: a.reason for a in pr.allow}, form_no=pr.form_no,
+                source="paper", version=pr.version)
+        except PublisherError as exc:
+            report.waiting.append(f"{notice.source}: paper review not applied: {exc}")
+            return
+        if result.approved_now:
+            report.approved.append(notice.id)
+
+    # ---------------------------------------------------------------- review gate
+
+    def review(self, notice_id: str) -> ReviewReport:
+        notice = self.notice(notice_id)
+        self._save(notice)
+        return self.gate.review(notice, self.notice_dir(notice))
+
+    def approve(self, notice_id: str, *, reviewer: str, opinion: str = "同意公开",
+                allow: Mapping[str, str] | None = None, version: str | None = None,
+                form_no: str = "") -> ApprovalResult:
+        notice = self.notice(notice_id)
+        self._save(notice)
+        return self.gate.approve(notice, self.notice_dir(notice), reviewers=[reviewer],
+                                 opinion=opinion, allow=dict(allow or {}), version=version,
+                                 form_no=form_no)
+
+    def withdraw(self, notice_id: str, reason: str, actor: str = "") -> TickReport:
+        if not reason.strip():
+            raise PublisherError("a withdrawal needs a --reason; it is recorded")
+        self.sync()  # a notice only in its file so far is known to the store after this
+        announce = [n for n, ch in self.channels.items()
+                    if ch.kind == "message" and getattr(ch.options, "announce_withdrawal", False)]
+        self.store.withdraw(notice_id, reason, actor, self.clock.now(), announce)
+        # take it off the feeds and screens now, not at the next scheduled pass
+        state = [n for n, ch in self.channels.items() if ch.kind == "state"]
+        return self.engine.tick(only=state, force_build=True)
+
+    # ---------------------------------------------------------------- running
+
+    def tick(self, force_build: bool = False) -> TickReport:
+        return self.engine.tick(force_build=force_build)
+
+    def push(self, notice_id: str, channels: Sequence[str] | None = None,
+             dry_run: bool = False) -> PushReport:
+        """Send an approved notice's pending deliveries now. Never bypasses approval."""
+        self.store.notice(notice_id)
+        latest = self.store.latest_approved(notice_id)
+        if latest is None:
+            raise NotApproved(f"{notice_id} has no approved version; nothing can be pushed "
+                              f"(run `publisher review {notice_id}` and `publisher approve`)")
+        current = self.store.notice(notice_id).current_sha
+        deliveries = [d for d in self.store.deliveries_of(notice_id)
+                      if d.sha256 == latest.sha256 and d.action == Action.PUBLISH
+                      and (not channels or d.channel in channels)]
+        for ch in channels or ():
+            if ch not in self.settings.channels:
+                raise NotFound(f"unknown channel {ch!r} (channels: "
+                               f"{', '.join(self.settings.channels)})")
+        now = self.clock.now()
+        plan: dict[str, str] = {}
+        if current and current != latest.sha256:
+            plan["(note)"] = (f"the file has a newer, unapproved version {current[:12]}; "
+                              f"pushing approved version {latest.sha256[:12]}")
+        due: list[int] = []
+        for d in deliveries:
+            ch = self.channels.get(d.channel)
+            if ch is None:
+                plan[d.channel] = "channel disabled in config"
+            elif reason := ch.unavailable():
+                plan[d.channel] = f"not configured: {reason}"
+            elif d.state != DeliveryState.PENDING:
+                plan[d.channel] = f"already {d.state}"
+            elif latest.publish_at > now:
+                when = latest.publish_at.astimezone(self.settings.tz)
+                plan[d.channel] = (f"scheduled for {when:%Y-%m-%d %H:%M}; "
+                                   "a push does not publish early")
+            else:
+                plan[d.channel] = "would send now" if dry_run else "sending"
+                due.append(d.id)
+        if not deliveries:
+            plan["(none)"] = "this approved version is routed to none of these channels"
+        report = PushReport(notice_id, latest.sha256, plan)
+        if dry_run or not due:
+            return report
+        self.store.make_due(due, now)
+        names = sorted({d.channel for d in deliveries if d.id in due})
+        report.tick = self.engine.tick(only=names)
+        for d in self.store.deliveries_of(notice_id):
+            if d.id in due:
+                plan[d.channel] = str(d.state) + (f": {d.last_error}" if d.last_error else "")
+        return report
+
+    def preview(self, notice_id: str, channel: str) -> list[Payload]:
+        """Exactly what ``channel`` would send or write for the notice's approved version."""
+        ch = self.channels.get(channel)
+        if ch is None:
+            raise NotFound(f"unknown or disabled channel {channel!r} (channels: "
+                           f"{', '.join(self.channels)})")
+        latest = self.store.latest_approved(notice_id)
+        if latest is None:
+            self.store.notice(notice_id)
+            raise NotApproved(f"{notice_id} has no approved version to preview; previews show "
+                              "only what could really go out")
+        previous = self.store.sent_before(notice_id, channel, latest.sha256)
+        view = self.views.published(latest, previous)
+        if ch.kind == "message":
+            return ch.render(view, Action.PUBLISH)  # type: ignore[attr-defined, no-any-return]
+        docs = ch.render_documents([view])  # type: ignore[attr-defined]
+        return [Payload(f"{ch.folder or '.'}/{path}", _content_type(path), data, label=path)
+                for path, data in sorted(docs.items())]
+
+    def retry(self, channel: str | None = None, notice_id: str | None = None) -> int:
+        now = self.clock.now()
+        if channel:
+            if channel not in self.settings.channels:
+                raise NotFound(f"unknown channel {channel!r}")
+            self.store.resume_channel(channel, now)
+        return self.store.requeue(now, channel=channel, notice_id=notice_id)
+
+    def status(self) -> list[ChannelStatus]:
+        counts = self.store.delivery_counts()
+        out = []
+        now = self.clock.now()
+        for name, spec in self.settings.channels.items():
+            ch = self.channels.get(name)
+            st = self.store.channel_state(name)
+            cs = ChannelStatus(name, spec.type, ch.kind if ch else "-", counts.get(name, {}),
+                               built_at=st.built_at)
+            if not spec.enabled:
+                cs.not_configured = "disabled in config"
+            elif ch is not None and (reason := ch.unavailable()):
+                cs.not_configured = reason
+            if st.paused(now):
+                until = (f" until {st.paused_until.astimezone(self.settings.tz):%H:%M:%S}"
+                         if st.paused_until else "")
+                cs.paused = redact(st.pause_reason) + until
+            out.append(cs)
+        return out
+
+    def require_channel(self, name: str) -> Channel:
+        ch = self.channels.get(name)
+        if ch is None:
+            raise NotFound(f"unknown or disabled channel {name!r}")
+        reason = ch.unavailable()
+        if reason:
+            raise ChannelNotConfigured(reason)
+        return ch
+
+
+def _content_type(path: str) -> str:
+    if path.endswith(".rss.xml"):
+        return "application/rss+xml; charset=utf-8"
+    if path.endswith(".atom.xml"):
+        return "application/atom+xml; charset=utf-8"
+    if path.endswith(".json"):
+        return "application/json; charset=utf-8"
+    if path.endswith(".html"):
+        return "text/html; charset=utf-8"
+    return "application/octet-stream"
+
+
+__all__ = ["Publisher", "Severity"]

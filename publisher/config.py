@@ -1,0 +1,420 @@
+"""config.yaml → validated, typed settings, once, at start.
+
+Every problem is reported with the file, line and field, and with a hint when the fix is not
+obvious. Secrets come from ``${ENV}`` references and are never shown back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from channels import channel_class, channel_types
+from channels.base import ChannelOptions
+
+from . import yamlsrc
+from .catalogue import Catalogue, load_catalogue
+from .errors import CatalogueError, ConfigError, ErrorSet, Located, UnknownChannelType
+from .model import Notice, Secret, SiteInfo
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def parse_duration(value: object) -> float:
+    """'30s', '5m', '1h', '2d', '250ms' or a number of seconds → seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a duration (write 30s, 5m, 1h, 2d)")
+    return float(m[1]) * _UNITS[m[2]]
+
+
+def expand_env(value: str, where: str) -> str:
+    """Expand ``${VAR}`` in a non-secret-typed setting; the values are still treated as secrets."""
+
+    def sub(m: re.Match[str]) -> str:
+        v = os.environ.get(m[1])
+        if v is None:
+            raise ValueError(f"environment variable {m[1]} is not set (used in {where})")
+        Secret(v, m[1])  # registers it for redaction
+        return v
+
+    return _ENV_REF.sub(sub, value)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteConfig(_Model):
+    name: str = Field(min_length=1)
+    school_name: str = Field(min_length=2, description="official school name, checked by review")
+    base_url: str = "http://127.0.0.1:8080"
+    timezone: str = "Asia/Shanghai"
+    language: str = "zh-CN"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name like Asia/Shanghai)")
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("base_url must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class StoreConfig(_Model):
+    url: str = "sqlite:///var/publisher.db"
+
+
+class ItemsConfig(_Model):
+    folder: str = "items"
+    pattern: str = "**/*.md"
+    max_bytes: int = Field(2_000_000, ge=1000)
+
+
+class OutputConfig(_Model):
+    folder: str = "public"
+
+
+class TemplatesConfig(_Model):
+    folder: str | None = None
+
+
+class CatalogueConfig(_Model):
+    file: str | None = None
+    items: list[dict[str, Any]] = []
+
+
+class ReviewConfig(_Model):
+    signoffs_required: int = Field(1, ge=1, le=5)
+    allowed_domains: list[str] = []
+    require_school_name: bool = False
+    school_name_aliases: list[str] = []
+    deny_list: list[str] = []
+    student_id_pattern: str | None = None
+    student_id_severity: Literal["block", "warn"] = "warn"
+    emoji: Literal["block", "warn", "off"] = "warn"
+    scan_attachments: bool = True
+
+    @field_validator("student_id_pattern")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}")
+        return v
+
+
+class DeliveryConfig(_Model):
+    max_attempts: int = Field(8, ge=1, le=100)
+    backoff_base: float = 30.0
+    backoff_max: float = 3600.0
+    jitter: float = Field(0.2, ge=0, le=1)
+    lease: float = 300.0
+    batch: int = Field(50, ge=1, le=10_000)
+
+    @field_validator("backoff_base", "backoff_max", "lease", mode="before")
+    @classmethod
+    def _dur(cls, v: object) -> float:
+        return parse_duration(v)
+
+
+class ChannelConfig(_Model):
+    name: str
+    type: str
+    enabled: bool = True
+    options: dict[str, Any] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("channel names are lower-case ASCII letters, digits, '-' or '_'")
+        return v
+
+
+class RouteConfig(_Model):
+    categories: list[str] | Literal["all"] = []
+    items: list[int] = []
+    departments: list[str] = []
+    channels: list[str] = Field(min_length=1)
+
+    def matches(self, notice: Notice) -> bool:
+        if self.categories == "all":
+            return True
+        return (
+            notice.category in self.categories
+            or notice.item in self.items
+            or notice.department in self.departments
+        )
+
+
+class ScheduleConfig(_Model):
+    name: str
+    job: Literal["tick", "sync", "rebuild"] = "tick"
+    cron: str | None = None
+    interval: float | None = None
+    timezone: str | None = None
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _dur(cls, v: object) -> float | None:
+        return None if v is None else parse_duration(v)
+
+
+class ServerConfig(_Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class ConfigModel(_Model):
+    site: SiteConfig
+    store: StoreConfig = StoreConfig()
+    items: ItemsConfig = ItemsConfig()
+    output: OutputConfig = OutputConfig()
+    templates: TemplatesConfig = TemplatesConfig()
+    catalogue: CatalogueConfig = CatalogueConfig()
+    review: ReviewConfig = ReviewConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    channels: list[ChannelConfig] = []
+    routes: list[RouteConfig] = []
+    schedules: list[ScheduleConfig] = [ScheduleConfig(name="tick", job="tick", interval=30)]
+    server: ServerConfig = ServerConfig()
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    name: str
+    type: str
+    enabled: bool
+    options: ChannelOptions
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration, with paths resolved against the config file's folder."""
+
+    file: Path
+    model: ConfigModel
+    catalogue: Catalogue
+    channels: dict[str, ChannelSpec]
+    store_url: str
+
+    @property
+    def base_dir(self) -> Path:
+        return self.file.parent
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.model.site.timezone)
+
+    @property
+    def site(self) -> SiteInfo:
+        s = self.model.site
+        return SiteInfo(s.name, s.school_name, s.base_url, self.tz, s.language)
+
+    def path(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def items_dir(self) -> Path:
+        return self.path(self.model.items.folder)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.path(self.model.output.folder)
+
+    @property
+    def templates_dir(self) -> Path | None:
+        folder = self.model.templates.folder
+        return self.path(folder) if folder else None
+
+    def route(self, notice: Notice) -> list[str]:
+        """The channels a notice goes to: its routes, adjusted by its own ``channels:`` list.
+
+        A plain list replaces the routed set; entries written ``+name`` / ``-name`` add to or
+        remove from it. Disabled channels are left out.
+        """
+        routed: list[str] = []
+        for r in self.model.routes:
+            if r.matches(notice):
+                routed.extend(c for c in r.channels if c not in routed)
+        override = notice.channels
+        if override is not None:
+            if all(c[:1] in "+-" for c in override) and override:
+                for c in override:
+                    if c[0] == "+" and c[1:] not in routed:
+                        routed.append(c[1:])
+                    elif c[0] == "-" and c[1:] in routed:
+                        routed.remove(c[1:])
+            else:
+                routed = [c.lstrip("+") for c in override if not c.startswith("-")]
+        return [c for c in routed if c in self.channels and self.channels[c].enabled]
+
+
+def load_settings(file: str | Path) -> Settings:
+    path = Path(file)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "config file not found", file=str(path),
+            hint="run `publisher init` to create a sample site, or pass --config PATH",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config: {exc}", file=str(path)) from None
+    return parse_settings(text, path)
+
+
+def parse_settings(text: str, path: Path) -> Settings:
+    fname = str(path)
+    data, lines = yamlsrc.load(text, file=fname, error=ConfigError)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a mapping of sections (site:, channels: …)",
+                          file=fname, line=1)
+    problems: list[Located] = []
+
+    def err(msg: str, loc: Iterable[Any], hint: str | None = None) -> None:
+        loc = tuple(loc)
+        problems.append(ConfigError(msg, file=fname, line=lines.line(loc),
+                                    field=".".join(str(x) for x in loc) or None, hint=hint))
+
+    try:
+        model = ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        for e in exc.errors():
+            loc = yamlsrc.pydantic_loc(e["loc"])
+            err(_friendly(e), loc)
+        raise ErrorSet(problems) from None
+
+    store_url = model.store.url
+    try:
+        store_url = expand_env(store_url, "store.url")
+    except ValueError as exc:
+        err(str(exc), ("store", "url"))
+    if store_url.startswith("sqlite:///") and not store_url.startswith("sqlite:////"):
+        rel = store_url[len("sqlite:///"):]
+        if rel and rel != ":memory:":
+            store_url = "sqlite:///" + str((path.parent / rel).resolve())
+
+    try:
+        cat_file = model.catalogue.file
+        catalogue = load_catalogue(
+            (path.parent / cat_file) if cat_file else None, model.catalogue.items
+        )
+    except CatalogueError as exc:
+        problems.append(exc)
+        catalogue = load_catalogue()
+
+    specs: dict[str, ChannelSpec] = {}
+    for i, ch in enumerate(model.channels):
+        if ch.name in specs:
+            err(f"channel name {ch.name!r} is used twice", ("channels", i, "name"))
+            continue
+        try:
+            cls = channel_class(ch.type)
+        except UnknownChannelType as exc:
+            err(str(exc), ("channels", i, "type"))
+            continue
+        try:
+            opts = cls.Options.model_validate(ch.options)
+        except ValidationError as exc:
+            for e in exc.errors():
+                err(_friendly(e), ("channels", i, "options", *yamlsrc.pydantic_loc(e["loc"])))
+            continue
+        specs[ch.name] = ChannelSpec(ch.name, ch.type, ch.enabled, opts)
+
+    declared = {c.name for c in model.channels}
+    for i, r in enumerate(model.routes):
+        for j, c in enumerate(r.channels):
+            if c not in declared:
+                err(f"route names unknown channel {c!r}", ("routes", i, "channels", j),
+                    hint=f"declared channels: {', '.join(sorted(declared)) or 'none'}")
+        if r.categories != "all":
+            for j, slug in enumerate(r.categories):
+                if catalogue.resolve_category(slug) is None:
+                    err(f"unknown 清单 category {slug!r}", ("routes", i, "categories", j),
+                        hint=f"valid: {', '.join(catalogue.categories)}")
+        for j, no in enumerate(r.items):
+            if no not in catalogue.items:
+                err(f"unknown 清单 item {no}", ("routes", i, "items", j),
+                    hint=f"items are 1–{max(catalogue.items)}")
+
+    names: set[str] = set()
+    for i, s in enumerate(model.schedules):
+        if s.name in names:
+            err(f"schedule name {s.name!r} is used twice", ("schedules", i, "name"))
+        names.add(s.name)
+        if (s.cron is None) == (s.interval is None):
+            err("give exactly one of cron: or interval:", ("schedules", i))
+            continue
+        tz = s.timezone or model.site.timezone
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            err(f"unknown time zone {tz!r}", ("schedules", i, "timezone"))
+            continue
+        if s.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(s.cron, timezone=ZoneInfo(tz))
+            except ValueError as exc:
+                err(f"invalid cron expression {s.cron!r}: {exc}", ("schedules", i, "cron"),
+                    hint="five fields: minute hour day month day-of-week, e.g. '0 8 * * 1-5'")
+        elif s.interval is not None and s.interval < 1:
+            err("interval must be at least 1s", ("schedules", i, "interval"))
+
+    if problems:
+        raise ErrorSet(problems)
+    # normalise route categories to slugs once, so matching is a plain comparison later
+    routes = [
+        r if r.categories == "all" else r.model_copy(update={"categories": [
+            c.slug for c in (catalogue.resolve_category(x) for x in r.categories) if c]})
+        for r in model.routes
+    ]
+    model = model.model_copy(update={"routes": routes})
+    return Settings(path.resolve(), model, catalogue, specs, store_url)
+
+
+def _friendly(e: Any) -> str:
+    kind = e.get("type", "")
+    if kind == "missing":
+        return "this field is required"
+    if kind == "extra_forbidden":
+        return "unknown setting (check the spelling; see the config reference in README.md)"
+    msg = str(e.get("msg", "invalid value"))
+    return msg.removeprefix("Value error, ")
+
+
+def channel_names(settings: Settings) -> list[str]:
+    return list(settings.channels)
+
+
+__all__ = ["ChannelSpec", "Settings", "channel_names", "channel_types", "load_settings",
+           "parse_duration", "parse_settings"]

@@ -1,0 +1,322 @@
+"""The engine: outbox → channels → outcomes.
+
+One pass (``tick``) runs every channel side by side, so one slow or failing channel never
+delays another. For each channel it claims the due deliveries, hands them to the channel and
+records what came of each attempt (and an audit event) before moving on. Nothing sleeps: a
+retry is a time written into the row, and the next tick after it picks the row up again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import socket
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from channels.base import Channel, MessageChannel, StateChannel, write_tree
+
+from .config import DeliveryConfig
+from .errors import ChannelError, NotApproved, PublisherError
+from .model import (
+    Action,
+    Clock,
+    Delivery,
+    DeliveryState,
+    Outcome,
+    OutcomeKind,
+    PublishedNotice,
+    redact,
+)
+from .store import Store
+from .views import Views
+
+log = logging.getLogger("publisher.engine")
+
+
+@dataclass
+class ChannelReport:
+    channel: str
+    skipped: str = ""  # why nothing ran (not configured, paused)
+    built: bool = False
+    changed_files: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, what: str) -> None:
+        self.outcomes[what] = self.outcomes.get(what, 0) + 1
+
+
+@dataclass
+class TickReport:
+    at: datetime
+    channels: dict[str, ChannelReport] = field(default_factory=dict)
+
+    def total(self, what: str) -> int:
+        return sum(r.outcomes.get(what, 0) for r in self.channels.values())
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Engine:
+    def __init__(self, store: Store, channels: Mapping[str, Channel], views: Views, clock: Clock,
+                 delivery: DeliveryConfig, *, files_dir: str | None = None,
+                 worker: str | None = None, rng: random.Random | None = None) -> None:
+        self.store = store
+        self.channels = dict(channels)
+        self.views = views
+        self.clock = clock
+        self.cfg = delivery
+        self.worker = worker or default_worker_id()
+        self.rng = rng or random.Random()
+        self.files_dir = files_dir
+
+    # ---------------------------------------------------------------- one pass
+
+    def tick(self, only: Sequence[str] | None = None, force_build: bool = False) -> TickReport:
+        names = [n for n in self.channels if only is None or n in only]
+        report = TickReport(self.clock.now())
+        if len(names) <= 1:
+            for n in names:
+                report.channels[n] = self.run_channel(n, force_build)
+        else:
+            with ThreadPoolExecutor(max_workers=min(8, len(names)),
+                                    thread_name_prefix="channel") as pool:
+                futures = {n: pool.submit(self.run_channel, n, force_build) for n in names}
+                for n, fut in futures.items():
+                    report.channels[n] = fut.result()
+        if any(self.channels[n].kind == "state" for n in names):
+            self._write_files()
+        return report
+
+    def run_channel(self, name: str, force_build: bool = False) -> ChannelReport:
+        ch = self.channels[name]
+        report = ChannelReport(name)
+        try:
+            reason = ch.unavailable()
+            if reason:
+                report.skipped = f"not configured: {reason}"
+                return report
+            now = self.clock.now()
+            st = self.store.channel_state(name)
+            if st.paused(now):
+                report.skipped = f"paused: {st.pause_reason}"
+                return report
+            if isinstance(ch, StateChannel):
+                self._run_state(ch, report, force_build)
+            elif isinstance(ch, MessageChannel):
+                self._run_message(ch, report)
+        except PublisherError as exc:
+            # a channel's own trouble is its own: log it and let the other channels go on
+            log.error("channel %s: %s", name, redact(str(exc)))
+            report.skipped = f"error: {redact(str(exc))}"
+        except Exception as exc:  # noqa: BLE001 - the tick must survive a channel's bug
+            log.exception("channel %s failed unexpectedly", name)
+            report.skipped = f"error: {type(exc).__name__}: {redact(str(exc))}"
+        return report
+
+    # ---------------------------------------------------------------- state channels
+
+    def _run_state(self, ch: StateChannel, report: ChannelReport, force: bool) -> None:
+        now = self.clock.now()
+        claimed = self.store.claim(ch.name, now, self.cfg.lease, 100_000, self.worker)
+        live = self.store.live_versions(ch.name, now)
+        fingerprint = hashlib.sha256(
+            "\n".join(f"{lv.version.sha256}:{lv.previous_sha}" for lv in live).encode()
+        ).hexdigest()
+        st = self.store.channel_state(ch.name)
+        if not claimed and not force and st.build_fingerprint == fingerprint:
+            return
+        views: list[PublishedNotice] = []
+        for lv in live:
+            try:
+                views.append(self.views.published(lv.version, lv.previous_sha))
+            except NotApproved as exc:  # defence in depth: never build from such a row
+                log.error("channel %s: %s", ch.name, exc)
+        try:
+            changed = ch.build(views)
+        except (ChannelError, OSError) as exc:
+            for d in claimed:
+                self._apply(ch, d, Outcome.retry(f"build failed: {exc}"), report)
+            return
+        report.built = True
+        report.changed_files = len(changed)
+        self.store.set_build(ch.name, fingerprint, now, changed)
+        if changed:
+            log.info("channel %s: rebuilt, %d file(s) changed", ch.name, len(changed))
+        in_build = {v.sha256 for v in views}
+        for d in claimed:
+            if d.sha256 in in_build:
+                self._apply(ch, d, Outcome.sent("in the published build"), report)
+            else:
+                self._settle_not_live(ch, d, report)
+
+    def _settle_not_live(self, ch: Channel, d: Delivery, report: ChannelReport) -> None:
+        """A due delivery whose version is not live: replaced, withdrawn or expired."""
+        now = self.clock.now()
+        notice = self.store.notice(d.notice_id)
+        latest = self.store.latest_approved(d.notice_id)
+        if notice.withdrawn_at is not None:
+            state, why = DeliveryState.CANCELLED, f"withdrawn: {notice.withdraw_reason}"
+        elif latest is not None and latest.sha256 != d.sha256:
+            state, why = DeliveryState.SUPERSEDED, f"superseded by {latest.sha256[:12]}"
+        else:
+            state, why = DeliveryState.CANCELLED, "expired before it was published"
+        self.store.finish(d, state=state, now=now, attempts=d.attempts, error=why,
+                          event=f"delivery.{state}")
+        report.count(str(state))
+
+    # ---------------------------------------------------------------- message channels
+
+    def _run_message(self, ch: MessageChannel, report: ChannelReport) -> None:
+        while True:
+            now = self.clock.now()
+            batch = self.store.claim(ch.name, now, self.cfg.lease, self.cfg.batch, self.worker)
+            if not batch:
+                return
+            for i, d in enumerate(batch):
+                stop = self._send_one(ch, d, report)
+                if stop:
+                    self.store.release([x.id for x in batch[i + 1:]], self.clock.now())
+                    return
+            if len(batch) < self.cfg.batch:
+                return
+
+    def _send_one(self, ch: MessageChannel, d: Delivery, report: ChannelReport) -> bool:
+        """Send one delivery; True when the channel must stop for now (paused)."""
+        now = self.clock.now()
+        notice = self.store.notice(d.notice_id)
+        version = self.store.version(d.sha256)
+        if d.action == Action.PUBLISH and notice.withdrawn_at is not None:
+            self._settle_not_live(ch, d, report)
+            return False
+        if d.action == Action.PUBLISH and version.expires_at and version.expires_at <= now:
+            self._settle_not_live(ch, d, report)
+            return False
+        try:
+            previous = self.store.sent_before(d.notice_id, ch.name, d.sha256)
+            view = self.views.published(version, previous)
+            payloads = ch.render(view, d.action)
+        except NotApproved as exc:
+            return self._apply(ch, d, Outcome.failed(str(exc)), report)
+        except ChannelError as exc:
+            return self._apply(ch, d, Outcome.failed(f"cannot render: {exc}"), report)
+        outcome = Outcome.sent()
+        parts = d.parts_sent
+        for payload in payloads[parts:]:
+            outcome = ch.send(payload)
+            if outcome.kind != OutcomeKind.SENT:
+                break
+            parts += 1
+            if len(payloads) > 1:
+                self.store.set_parts_sent(d.id, parts, self.clock.now())
+        return self._apply(ch, d, outcome, report, parts=parts, total_parts=len(payloads))
+
+    # ---------------------------------------------------------------- outcomes
+
+    def backoff(self, attempts: int) -> float:
+        base = min(self.cfg.backoff_max, self.cfg.backoff_base * (2 ** max(0, attempts - 1)))
+        spread = base * self.cfg.jitter
+        return max(1.0, base + self.rng.uniform(-spread, spread))
+
+    def _apply(self, ch: Channel, d: Delivery, outcome: Outcome, report: ChannelReport,
+               parts: int | None = None, total_parts: int | None = None) -> bool:
+        now = self.clock.now()
+        attempts = d.attempts + 1
+        kind = outcome.kind
+        reason = redact(outcome.reason)
+        detail = {"outcome": str(kind), "parts": parts, "of": total_parts}
+        if kind == OutcomeKind.SENT:
+            self.store.finish(d, state=DeliveryState.SENT, now=now, attempts=attempts,
+                              event="delivery.sent", parts_sent=parts, **detail)
+            report.count("sent")
+            return False
+        if kind == OutcomeKind.DISABLED:
+            # the channel's configuration is wrong: stop it for everyone, tell a person, and
+            # keep the delivery (it was not this message's fault)
+            until = now + timedelta(seconds=outcome.after) if outcome.after else None
+            self.store.pause_channel(ch.name, reason, now, until)
+            self.store.finish(d, state=DeliveryState.PENDING, now=now, attempts=d.attempts,
+                              error=f"channel paused: {reason}", event="delivery.held",
+                              **detail)
+            log.error("channel %s paused: %s (fix the configuration, then "
+                      "`publisher retry --channel %s`)", ch.name, reason, ch.name)
+            report.count("paused")
+            return True
+        if kind == OutcomeKind.FAILED:
+            self.store.finish(d, state=DeliveryState.FAILED, now=now, attempts=attempts,
+                              error=reason, event="delivery.failed", **detail)
+            log.error("channel %s: delivery %d of %s failed: %s", ch.name, d.id, d.notice_id,
+                      reason)
+            report.count("failed")
+            return False
+        if kind == OutcomeKind.UNKNOWN:
+            hold = getattr(ch, "on_unknown", "retry") == "hold" or d.unknowns >= 1
+            if hold:
+                self.store.finish(d, state=DeliveryState.UNKNOWN, now=now, attempts=attempts,
+                                  error=reason, event="delivery.unknown",
+                                  unknowns=d.unknowns + 1, **detail)
+                log.warning("channel %s: delivery %d may or may not have arrived (%s); held "
+                            "for a person", ch.name, d.id, reason)
+                report.count("unknown")
+                return False
+            self.store.finish(d, state=DeliveryState.PENDING, now=now, attempts=attempts,
+                              next_attempt_at=now + timedelta(seconds=self.backoff(attempts)),
+                              error=f"unknown outcome: {reason}", event="delivery.unknown",
+                              unknowns=d.unknowns + 1, **detail)
+            report.count("unknown")
+            return False
+        # RETRY
+        if attempts >= self.cfg.max_attempts:
+            self.store.finish(d, state=DeliveryState.DEAD, now=now, attempts=attempts,
+                              error=reason, event="delivery.dead", **detail)
+            log.error("channel %s: delivery %d of %s is dead after %d attempts: %s", ch.name,
+                      d.id, d.notice_id, attempts, reason)
+            report.count("dead")
+            return False
+        wait = self.backoff(attempts)
+        if outcome.after is not None:
+            # the target named its wait (Retry-After, a rate-limit code): honour it for the
+            # whole channel, since every message to it would get the same answer
+            wait = max(wait, outcome.after)
+            self.store.pause_channel(ch.name, f"target asked to wait: {reason}", now,
+                                     now + timedelta(seconds=outcome.after))
+        self.store.finish(d, state=DeliveryState.PENDING, now=now, attempts=attempts,
+                          next_attempt_at=now + timedelta(seconds=wait), error=reason,
+                          event="delivery.retry", wait=round(wait, 1), **detail)
+        report.count("retry")
+        return outcome.after is not None
+
+    # ---------------------------------------------------------------- attachments
+
+    def _write_files(self) -> None:
+        """Copy the approved bytes of live notices' local attachments into the output."""
+        if self.files_dir is None:
+            return
+        from pathlib import Path
+
+        now = self.clock.now()
+        docs: dict[str, bytes] = {}
+        shas: set[str] = set()
+        for name, ch in self.channels.items():
+            if ch.kind != "state":
+                continue
+            for lv in self.store.live_versions(name, now):
+                if lv.version.sha256 in shas:
+                    continue
+                shas.add(lv.version.sha256)
+                try:
+                    view = self.views.published(lv.version, lv.previous_sha)
+                except NotApproved:
+                    continue
+                for a in view.notice.attachments:
+                    if a.is_local and a.sha256:
+                        data = self.store.blob(a.sha256)
+                        if data is not None:
+                            docs[f"{a.sha256[:16]}/{a.filename}"] = data
+        write_tree(Path(self.files_dir), docs, owner="attachments")

@@ -1,0 +1,134 @@
+"""The error tree of disclosure-publisher.
+
+Every error we raise on purpose is a ``PublisherError``; the CLI turns each into one friendly
+message and a non-zero exit code, never a traceback::
+
+    PublisherError
+    ├── ConfigError              config.yaml is wrong (file, line, field, how to fix)
+    ├── NoticeError              one notice file is wrong (file, line, field)
+    ├── ErrorSet                 several located problems at once (every one is reported)
+    ├── CatalogueError           the 清单 catalogue data is wrong
+    ├── NotFound                 an id, channel or version that does not exist
+    ├── ReviewError              the approval gate refused
+    │   ├── BlockedByFindings    a blocking lint finding without an explicit --allow
+    │   ├── StaleReview          the file changed between `review` and `approve`
+    │   └── NotApproved          a push/preview of a version nobody approved
+    ├── StoreError               the database is unreachable or in the wrong shape
+    │   └── SchemaError          schema missing, older (needs upgrade) or newer than this code
+    └── ChannelError             a channel cannot be built or used
+        ├── UnknownChannelType   a `type:` no registered channel has (lists the valid names)
+        ├── ChannelNotConfigured a channel lacks what it needs (an unset ${ENV} secret …)
+        └── RenderError          a template failed for a notice
+
+Upstream exceptions (httpx, SQLAlchemy, YAML, pydantic, Jinja) are mapped to these at the module
+boundary that talks to the library, so callers only ever handle this tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class PublisherError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class Located(PublisherError):
+    """An error that points at a place in a file."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.field = field
+        self.hint = hint
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        where = self.file or ""
+        if self.line is not None:
+            where += f":{self.line}"
+        parts = [p for p in (where, f"field '{self.field}'" if self.field else "") if p]
+        text = (": ".join(parts) + ": " if parts else "") + self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class ConfigError(Located):
+    """The configuration file is invalid."""
+
+
+class NoticeError(Located):
+    """One notice file is invalid."""
+
+
+class ErrorSet(PublisherError):
+    """Several problems found in one pass; each is reported, none hides the others."""
+
+    def __init__(self, errors: Sequence[Located]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(e.describe() for e in self.errors))
+
+
+class CatalogueError(Located):
+    """The 清单 catalogue is invalid."""
+
+
+class NotFound(PublisherError):
+    """Something named on the command line or in config does not exist."""
+
+
+class ReviewError(PublisherError):
+    """The approval gate refused an action."""
+
+
+class BlockedByFindings(ReviewError):
+    def __init__(self, rules: Sequence[str], message: str) -> None:
+        self.rules = list(rules)
+        super().__init__(message)
+
+
+class StaleReview(ReviewError):
+    """The file's content is not the content that was reviewed."""
+
+
+class NotApproved(ReviewError):
+    """A version was asked to go out without an approval."""
+
+
+class StoreError(PublisherError):
+    """The store cannot be used."""
+
+
+class SchemaError(StoreError):
+    """The database schema does not match this version of the code."""
+
+
+class ChannelError(PublisherError):
+    """A channel cannot be built or used."""
+
+
+class UnknownChannelType(ChannelError):
+    def __init__(self, name: str, valid: Sequence[str]) -> None:
+        self.name = name
+        self.valid = sorted(valid)
+        super().__init__(
+            f"unknown channel type {name!r}; valid types are: {', '.join(self.valid)}"
+        )
+
+
+class ChannelNotConfigured(ChannelError):
+    """The channel is declared but cannot run yet (for example an unset secret)."""
+
+
+class RenderError(ChannelError):
+    """A template could not render a notice."""

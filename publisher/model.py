@@ -1,0 +1,326 @@
+"""Plain data shared by the core and the channels. Imports nothing of ours."""
+
+from __future__ import annotations
+
+import enum
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+
+class Clock(Protocol):
+    """Where every part of the program gets the time (tests move a manual one)."""
+
+    def now(self) -> datetime: ...
+
+
+# ---------------------------------------------------------------------------- secrets
+
+_secret_values: set[str] = set()
+_secret_lock = threading.Lock()
+
+
+class Secret:
+    """A value that came from a ``${ENV}`` reference. Its text never shows in repr/str.
+
+    Every revealed value is remembered so :func:`redact` can scrub it from any log line
+    or error message, whatever path the text took to get there.
+    """
+
+    __slots__ = ("_value", "env")
+
+    def __init__(self, value: str, env: str = "") -> None:
+        self._value = value
+        self.env = env
+        if len(value) >= 4:
+            with _secret_lock:
+                _secret_values.add(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(${{{self.env}}})" if self.env else "Secret(***)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+_URL_SECRET_PARAM = re.compile(
+    r"(?P<k>(?:key|access_token|token|secret|sign|password)=)(?P<v>[^&\s\"'#]+)", re.I
+)
+
+
+def redact(text: str) -> str:
+    """Replace every known secret and every credential-looking URL parameter in ``text``."""
+    with _secret_lock:
+        values = sorted(_secret_values, key=len, reverse=True)
+    for value in values:
+        if value in text:
+            text = text.replace(value, "…" + value[-4:] if len(value) > 12 else "***")
+    return _URL_SECRET_PARAM.sub(
+        lambda m: m["k"] + ("…" + m["v"][-4:] if len(m["v"]) > 12 else "***"), text
+    )
+
+
+# ---------------------------------------------------------------------------- notices
+
+
+@dataclass(frozen=True)
+class Link:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    title: str
+    href: str  # a URL, or a path relative to the notice file's folder
+    media_type: str = ""
+    size: int | None = None
+    sha256: str = ""  # local files only: their bytes are part of the approved version
+
+    @property
+    def is_local(self) -> bool:
+        return not self.href.startswith(("http://", "https://"))
+
+    @property
+    def filename(self) -> str:
+        return self.href.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A reviewer's explicit decision to publish despite a blocking finding."""
+
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PaperReview:
+    """An approval made on paper and copied into the notice's front matter."""
+
+    reviewers: tuple[str, ...]
+    date: date
+    opinion: str
+    form_no: str
+    version: str  # the sha256 (or a prefix of at least 8 hex digits) the paper form approved
+    allow: tuple[Allowance, ...] = ()
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notice (公开事项) as its file says, after validation."""
+
+    id: str
+    title: str
+    category: str  # catalogue slug, e.g. "zsks"
+    item: int  # 清单 item number
+    department: str
+    summary: str
+    body: str
+    publish_at: datetime
+    expires_at: datetime | None = None
+    contact: str = ""
+    url: str = ""  # the notice's page on the school's own portal, if any
+    links: tuple[Link, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    channels: tuple[str, ...] | None = None  # per-notice route override
+    tags: tuple[str, ...] = ()
+    source: str = ""  # file path, for messages only (not part of the content hash)
+    paper_review: PaperReview | None = None  # not part of the content hash
+    lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    def is_live(self, at: datetime) -> bool:
+        return self.publish_at <= at and (self.expires_at is None or at < self.expires_at)
+
+
+@dataclass(frozen=True)
+class PublishedNotice:
+    """What a channel is handed: an approved version, exactly as approved, plus derived views."""
+
+    notice: Notice
+    sha256: str
+    url: str  # where the full text can be read
+    html: str  # the body rendered from Markdown (safe HTML)
+    approved_at: datetime
+    revision: int  # 1 for the first approved version of this notice
+    category_name: str
+    item_text: str
+    previous_sha256: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.notice.id
+
+    @property
+    def is_revision(self) -> bool:
+        return self.revision > 1
+
+    @property
+    def updated_at(self) -> datetime:
+        """The time readers should see as 'updated': the approval of this version."""
+        return max(self.approved_at, self.notice.publish_at)
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    name: str
+    school_name: str
+    base_url: str
+    timezone: ZoneInfo
+    language: str = "zh-CN"
+
+
+# ---------------------------------------------------------------------------- review
+
+
+class Severity(enum.StrEnum):
+    BLOCK = "block"
+    WARN = "warn"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    message: str
+    field: str = "body"
+    line: int | None = None
+    column: int | None = None
+    excerpt: str = ""  # already masked where it shows personal data
+
+    def position(self) -> str:
+        if self.line is None:
+            return self.field
+        return f"{self.field} {self.line}:{self.column or 1}"
+
+
+# ---------------------------------------------------------------------------- delivery
+
+
+class OutcomeKind(enum.StrEnum):
+    SENT = "sent"
+    RETRY = "retry"
+    UNKNOWN = "unknown"
+    FAILED = "failed"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt came to; see DESIGN.md 'Outcomes of one delivery attempt'."""
+
+    kind: OutcomeKind
+    reason: str = ""
+    after: float | None = None  # seconds the target asked us to wait (RETRY) or pause (DISABLED)
+
+    @classmethod
+    def sent(cls, reason: str = "") -> Outcome:
+        return cls(OutcomeKind.SENT, reason)
+
+    @classmethod
+    def retry(cls, reason: str, after: float | None = None) -> Outcome:
+        return cls(OutcomeKind.RETRY, reason, after)
+
+    @classmethod
+    def unknown(cls, reason: str) -> Outcome:
+        return cls(OutcomeKind.UNKNOWN, reason)
+
+    @classmethod
+    def failed(cls, reason: str) -> Outcome:
+        return cls(OutcomeKind.FAILED, reason)
+
+    @classmethod
+    def disabled(cls, reason: str, after: float | None = None) -> Outcome:
+        return cls(OutcomeKind.DISABLED, reason, after)
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"  # waiting for publish_at or its next attempt
+    CLAIMED = "claimed"  # a worker holds it until lease_until
+    SENT = "sent"
+    FAILED = "failed"  # the content cannot go as is; needs a person
+    UNKNOWN = "unknown"  # may have arrived; held for a person (on_unknown: hold)
+    DEAD = "dead"  # attempts used up; `publisher retry` requeues
+    SUPERSEDED = "superseded"  # a newer approved version replaced it before it went out
+    CANCELLED = "cancelled"  # withdrawn before it went out
+
+
+class Action(enum.StrEnum):
+    PUBLISH = "publish"
+    WITHDRAW = "withdraw"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    notice_id: str
+    sha256: str
+    channel: str
+    action: Action
+    state: DeliveryState
+    due_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str = ""
+    parts_sent: int = 0  # parts of a multi-part message already accepted by the target
+    unknowns: int = 0  # attempts whose outcome was unknown (timeout after sending)
+
+
+# ---------------------------------------------------------------------------- config values
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def secret_from_config(value: object, environ: dict[str, str] | None = None) -> Secret:
+    """Resolve ``${ENV}`` references in a config string into a :class:`Secret`.
+
+    An unset variable does not fail here: the secret is *missing* and the channel that needs
+    it reports itself as not configured, naming the variable, while everything else runs.
+    """
+    import os
+
+    if isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a string, usually with a ${ENV_VAR} reference")
+    env = os.environ if environ is None else environ
+    names = _ENV_REF.findall(value)
+    missing = [n for n in names if not env.get(n)]
+    if missing:
+        return MissingSecret(missing)
+    resolved = _ENV_REF.sub(lambda m: env[m[1]], value)
+    secret = Secret(resolved, ",".join(names))
+    # the env values alone are secrets too (a key inside a URL must not leak by itself)
+    for n in names:
+        Secret(env[n], n)
+    return secret
+
+
+class MissingSecret(Secret):
+    """A secret whose ``${ENV}`` variable is not set."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__("", ",".join(names))
+        self.names = names
+
+    def reveal(self) -> str:
+        raise LookupError(f"environment variable {self.env} is not set")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MissingSecret) and other.names == self.names
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.names))

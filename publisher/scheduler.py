@@ -1,0 +1,164 @@
+"""``publisher run``: APScheduler 3 as a timer, plus the HTTP server.
+
+The scheduler holds no state of its own (no job store): every tick reads the store, does what
+is due, and writes the outcome back. So ticks are idempotent, a restart catches up on whatever
+it missed, and several instances could run side by side. Stopping (Ctrl-C, SIGTERM) lets the
+running tick finish; all files are written atomically, so none is ever half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .app import Publisher
+from .config import ScheduleConfig
+from .engine import TickReport, default_worker_id
+from .errors import PublisherError
+from .model import redact
+from .server import Server
+
+log = logging.getLogger("publisher.scheduler")
+
+
+class Runner:
+    def __init__(self, app: Publisher, *, serve: bool = True, port: int | None = None,
+                 host: str | None = None) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.instance = default_worker_id()
+        self.stopping = threading.Event()
+        self.last_tick: datetime | None = None
+        self.last_report: TickReport | None = None
+        self._lock = threading.Lock()  # one pass at a time in this process
+        self.scheduler = BackgroundScheduler(timezone=self.settings.tz)
+        srv = self.settings.model.server
+        self.server: Server | None = None
+        if serve and srv.enabled:
+            self.server = Server(self.settings.output_dir, host or srv.host,
+                                 srv.port if port is None else port,
+                                 health=self.health, status=self.status_json)
+
+    # ---------------------------------------------------------------- jobs
+
+    def trigger(self, s: ScheduleConfig) -> Any:
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo(s.timezone or self.settings.model.site.timezone)
+        if s.cron:
+            return CronTrigger.from_crontab(s.cron, timezone=tz)
+        assert s.interval is not None
+        return IntervalTrigger(seconds=s.interval, timezone=tz)
+
+    def job(self, s: ScheduleConfig) -> None:
+        if self.stopping.is_set():
+            return
+        now = self.app.clock.now()
+        if s.cron:
+            # a cron job fires once per fire time across every instance sharing the store
+            fire = now.astimezone(UTC).replace(second=0, microsecond=0)
+            if not self.app.store.claim_tick(s.name, fire, self.instance, now):
+                log.debug("schedule %s at %s already run by another instance", s.name, fire)
+                return
+        self.run_pass(job=s.job, label=s.name)
+
+    def run_pass(self, job: str = "tick", label: str = "tick") -> TickReport | None:
+        with self._lock:
+            try:
+                report = self.app.sync()
+                for e in report.errors:
+                    log.warning("%s", e.describe())
+                for note in report.waiting:
+                    log.info("%s", note)
+                for nid in report.approved:
+                    log.info("approved by paper review record: %s", nid)
+                if job == "sync":
+                    return None
+                tick = self.app.tick(force_build=job == "rebuild")
+            except PublisherError as exc:
+                log.error("%s: %s", label, redact(str(exc)))
+                return None
+            self.last_tick = self.app.clock.now()
+            self.last_report = tick
+            for name, r in tick.channels.items():
+                if r.outcomes or r.changed_files:
+                    log.info("%s: %s", name, ", ".join(
+                        [f"{k} {v}" for k, v in sorted(r.outcomes.items())] +
+                        ([f"{r.changed_files} file(s) written"] if r.changed_files else [])))
+                if r.skipped and r.skipped != getattr(self, f"_said_{name}", None):
+                    log.warning("%s: %s", name, r.skipped)
+                    setattr(self, f"_said_{name}", r.skipped)
+            return tick
+
+    # ---------------------------------------------------------------- health
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        body: dict[str, Any] = {"instance": self.instance}
+        ok = True
+        try:
+            statuses = self.app.status()
+            body["store"] = "ok"
+        except PublisherError as exc:
+            return False, {"store": redact(str(exc))}
+        body["scheduler"] = "running" if self.scheduler.running else "stopped"
+        ok = ok and self.scheduler.running
+        body["last_tick"] = self.last_tick.isoformat() if self.last_tick else None
+        body["paused"] = {s.name: s.paused for s in statuses if s.paused}
+        body["not_configured"] = {s.name: s.not_configured for s in statuses
+                                  if s.not_configured}
+        return ok, body
+
+    def status_json(self) -> dict[str, Any]:
+        return {"channels": [
+            {"name": s.name, "type": s.type, "counts": s.counts, "paused": s.paused,
+             "not_configured": s.not_configured,
+             "built_at": s.built_at.isoformat() if s.built_at else None}
+            for s in self.app.status()]}
+
+    # ---------------------------------------------------------------- life cycle
+
+    def start(self) -> None:
+        if self.server:
+            self.server.start()
+            log.info("serving %s at %s/", self.settings.output_dir, self.server.url)
+        for s in self.settings.model.schedules:
+            self.scheduler.add_job(self.job, self.trigger(s), args=[s], id=s.name,
+                                   name=s.name, max_instances=1, coalesce=True,
+                                   misfire_grace_time=300)
+        self.scheduler.start()
+        log.info("scheduler started: %s", ", ".join(
+            f"{s.name} ({s.cron or f'every {s.interval:g}s'})"
+            for s in self.settings.model.schedules))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)  # the running pass finishes; no new one starts
+        if self.server:
+            self.server.stop()
+        log.info("stopped")
+
+    def run_forever(self, on_ready: Callable[[], None] | None = None) -> None:
+        def handle(signum: int, _frame: Any) -> None:
+            log.info("received %s; finishing the current pass and stopping",
+                     signal.Signals(signum).name)
+            self.stopping.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, handle)
+        self.start()
+        self.run_pass(label="start-up")  # catch up at once on whatever is due
+        if on_ready:
+            on_ready()
+        try:
+            self.stopping.wait()  # signal handlers run during the wait and set the event
+        finally:
+            self.stop()

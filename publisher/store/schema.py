@@ -1,0 +1,171 @@
+"""Tables of the store (SQLAlchemy Core). Migrations in ``migrations/`` create exactly these;
+a test compares the two so they cannot drift apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware (UTC) datetimes out, on SQLite and PostgreSQL alike.
+
+    SQLite has no zone-aware type: values are stored as naive UTC text in one fixed format, so
+    comparisons in SQL (due_at <= now) are correct string comparisons.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError(f"the store only takes zone-aware datetimes, got {value!r}")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+
+notices = Table(
+    "notices", metadata,
+    Column("id", String(100), primary_key=True),
+    Column("source", Text, nullable=False, server_default=""),
+    Column("current_sha", String(64), nullable=True),  # newest version seen in the file
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("withdrawn_at", UTCDateTime, nullable=True),
+    Column("withdraw_reason", Text, nullable=True),
+)
+
+versions = Table(
+    "versions", metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("notice_id", String(100), ForeignKey("notices.id"), nullable=False, index=True),
+    Column("canonical", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("item", Integer, nullable=False),
+    Column("publish_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("approved_at", UTCDateTime, nullable=True),  # set when the sign-offs are complete
+    Column("revision", Integer, nullable=True),  # 1, 2, … in order of approval
+)
+
+blobs = Table(
+    "blobs", metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+)
+
+reviews = Table(
+    "reviews", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("notice_id", String(100), nullable=False, index=True),
+    Column("sha256", String(64), ForeignKey("versions.sha256"), nullable=False),
+    Column("reviewed_at", UTCDateTime, nullable=False),
+    Column("findings", Text, nullable=False),  # JSON list
+    Column("blocking", Integer, nullable=False),
+)
+
+approvals = Table(
+    "approvals", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("notice_id", String(100), nullable=False, index=True),
+    Column("sha256", String(64), ForeignKey("versions.sha256"), nullable=False),
+    Column("reviewer", Text, nullable=False),
+    Column("opinion", Text, nullable=False, server_default=""),
+    Column("form_no", Text, nullable=False, server_default=""),
+    Column("source", String(16), nullable=False),  # cli | paper
+    Column("allowances", Text, nullable=False, server_default="[]"),  # JSON [{rule, reason}]
+    Column("approved_at", UTCDateTime, nullable=False),
+    UniqueConstraint("sha256", "reviewer"),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("notice_id", String(100), nullable=False, index=True),
+    Column("sha256", String(64), ForeignKey("versions.sha256"), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("parts_sent", Integer, nullable=False, server_default="0"),
+    Column("unknowns", Integer, nullable=False, server_default="0"),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("claimed_by", String(100), nullable=True),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    UniqueConstraint("sha256", "channel", "action"),
+    Index("ix_deliveries_claim", "channel", "state", "next_attempt_at"),
+)
+
+channel_state = Table(
+    "channel_state", metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("paused_at", UTCDateTime, nullable=True),
+    Column("paused_until", UTCDateTime, nullable=True),  # NULL with paused_at set: until resumed
+    Column("pause_reason", Text, nullable=False, server_default=""),
+    Column("build_fingerprint", String(64), nullable=True),
+    Column("built_at", UTCDateTime, nullable=True),
+)
+
+ticks = Table(
+    "ticks", metadata,
+    Column("schedule", String(100), primary_key=True),
+    Column("fire_time", UTCDateTime, primary_key=True),
+    Column("instance", String(100), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("event", String(32), nullable=False),
+    Column("notice_id", String(100), nullable=True, index=True),
+    Column("sha256", String(64), nullable=True),
+    Column("channel", String(64), nullable=True),
+    Column("delivery_id", BigInteger, nullable=True),
+    Column("actor", Text, nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default="{}"),  # JSON
+)

@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+
+from publisher.model import DeliveryState, OutcomeKind
+
+from .conftest import Site, approve
+from .vendors import WeComServer
+
+
+def states(app: object, nid: str = "n1") -> dict[str, DeliveryState]:
+    return {d.channel: d.state for d in app.store.deliveries_of(nid)}  # type: ignore[attr-defined]
+
+
+def group(app: object, nid: str = "n1") -> object:
+    return [d for d in app.store.deliveries_of(nid) if d.channel == "group"][0]  # type: ignore[attr-defined]
+
+
+def test_one_tick_publishes_to_all_three_channels(site: Site, wecom: WeComServer) -> None:
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+        report = app.tick()
+        assert states(app) == {"feed": "sent", "screen": "sent", "group": "sent"}
+        assert report.total("sent") == 3
+        article = wecom.received[0]["news"]["articles"][0]
+        assert article["title"] == "测试示范大学招生章程"
+        assert article["url"] == "http://127.0.0.1:8080/notices/n1.html"
+        assert site.out("notices/n1.html").exists()
+        assert site.out("signage/landscape/manifest.json").exists()
+        events = [e["event"] for e in app.store.audit_events("n1")]
+        assert events.count("delivery.sent") == 3 and "approved" in events
+
+
+def test_rate_limit_code_honours_the_wait_for_the_whole_robot(site: Site, wecom: WeComServer
+                                                              ) -> None:
+    site.write("n1")
+    site.write("n2", title="第二条")
+    wecom.behaviour.force = [{"errcode": 45009, "errmsg": "api freq out of limit"}]
+    with site.app() as app:
+        approve(app, "n1")
+        approve(app, "n2")
+        app.tick()
+        d = group(app)
+        assert d.state == "pending" and d.attempts == 1  # type: ignore[attr-defined]
+        assert d.next_attempt_at >= site.clock.now() + timedelta(seconds=60)  # type: ignore[attr-defined]
+        assert app.store.channel_state("group").paused(site.clock.now())
+        assert wecom.received == []  # n2 was not hammered into the limit either
+        site.clock.advance(30)
+        app.tick()
+        assert wecom.received == []
+        site.clock.advance(45)
+        app.tick()
+        assert len(wecom.received) == 2
+
+
+def test_transient_errors_back_off_then_die_then_retry_requeues(site: Site,
+                                                                 wecom: WeComServer) -> None:
+    site.write("n1")
+    wecom.behaviour.force = [{"errcode": -1, "errmsg": "system busy"}] * 4
+    with site.app() as app:
+        approve(app, "n1")
+        waits = []
+        for _ in range(4):
+            before = site.clock.now()
+            app.tick()
+            d = group(app)
+            if d.state == "pending":  # type: ignore[attr-defined]
+                waits.append((d.next_attempt_at - before).total_seconds())  # type: ignore[attr-defined]
+                site.clock.set(d.next_attempt_at)  # type: ignore[attr-defined]
+        assert group(app).state == "dead"  # type: ignore[attr-defined]
+        assert len(waits) == 3 and waits[0] < waits[1] < waits[2]  # exponential
+        assert states(app)["feed"] == "sent"  # the feed never waited for the robot
+        assert app.retry(channel="group") == 1
+        app.tick()
+        assert group(app).state == "sent" and len(wecom.received) == 1  # type: ignore[attr-defined]
+
+
+def test_backoff_has_bounded_jitter(site: Site) -> None:
+    with site.app() as app:
+        for attempt in range(1, 8):
+            base = min(300.0, 10.0 * 2 ** (attempt - 1))
+            values = {app.engine.backoff(attempt) for _ in range(50)}
+            assert all(base * 0.8 - 1e-9 <= v <= base * 1.2 + 1e-9 for v in values)
+            assert len(values) > 1  # jitter spreads retries of many deliveries
+
+
+def test_bad_key_pauses_the_channel_and_the_others_go_on(site: Site, wecom: WeComServer,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    site.write("n1")
+    wecom.behaviour.key = "the-right-key-is-another-one"  # our URL's key is now wrong
+    with site.app() as app, caplog.at_level(logging.ERROR):
+        approve(app, "n1")
+        app.tick()
+        assert states(app) == {"feed": "sent", "screen": "sent", "group": "pending"}
+        st = {s.name: s for s in app.status()}
+        assert "93000" in st["group"].paused
+        assert any("paused" in r.getMessage() for r in caplog.records)
+        assert "test-key-0123456789abcdef" not in caplog.text  # the key never reaches a log
+        assert "test-key-0123456789abcdef" not in st["group"].paused
+        site.clock.advance(3600)
+        app.tick()
+        assert wecom.received == [] and group(app).attempts == 0  # type: ignore[attr-defined]
+        wecom.behaviour.key = "test-key-0123456789abcdef"
+        app.retry(channel="group")
+        app.tick()
+        assert states(app)["group"] == "sent"
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    ({"errcode": 45002, "errmsg": "too large"}, "failed"),
+    ({"errcode": 40008, "errmsg": "bad type"}, "failed"),
+    ({"errcode": 12345, "errmsg": "never heard of it"}, "failed"),
+    ({"errcode": 0, "errmsg": "ok"}, "sent"),
+    ({"errcode": 0, "errmsg": "ok", "_status": 502}, "pending"),
+    ({"errcode": 93000, "errmsg": "invalid webhook url"}, "pending"),
+])
+def test_errcode_in_the_200_body_decides(site: Site, wecom: WeComServer, answer: dict,
+                                         expected: str) -> None:
+    site.write("n1")
+    wecom.behaviour.force = [dict(answer)]
+    with site.app() as app:
+        approve(app, "n1")
+        app.tick()
+        assert group(app).state == expected  # type: ignore[attr-defined]
+
+
+def test_unknown_outcome_is_retried_once_then_held(site: Site, wecom: WeComServer) -> None:
+    site.write("n1")
+    wecom.behaviour.hang_seconds = 2.5  # longer than the channel's 1.5 s timeout
+    with site.app() as app:
+        approve(app, "n1")
+        report = app.tick()
+        assert report.channels["group"].outcomes == {"unknown": 1}
+        assert report.channels["feed"].outcomes == {"sent": 1}  # not held up by the hang
+        d = group(app)
+        assert d.state == "pending" and d.unknowns == 1  # type: ignore[attr-defined]
+        site.clock.set(d.next_attempt_at)  # type: ignore[attr-defined]
+        app.tick()
+        d = group(app)
+        assert d.state == "unknown" and d.unknowns == 2  # type: ignore[attr-defined]
+        counts = {s.name: s.counts for s in app.status()}
+        assert counts["group"]["unknown"] == 1
+
+
+def test_connection_refused_is_a_plain_retry(site: Site, wecom: WeComServer,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from .vendors import free_port
+
+    monkeypatch.setenv("TEST_WECOM_URL", f"http://127.0.0.1:{free_port()}/send?key=abcdefgh")
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+        app.tick()
+        d = group(app)
+        assert d.state == "pending" and d.attempts == 1 and "connect" in d.last_error  # type: ignore[attr-defined]
+
+
+def test_scheduled_notice_appears_only_at_its_time(site: Site, wecom: WeComServer) -> None:
+    site.write("n1", publish_at="2026-11-26 12:00+08:00")
+    with site.app() as app:
+        approve(app, "n1")
+        app.tick()
+        assert not site.out("notices/n1.html").exists() and wecom.received == []
+        site.clock.set(site.clock.now().replace(hour=11, minute=59, second=59))
+        app.tick()
+        assert wecom.received == []
+        site.clock.advance(2)
+        app.tick()
+        assert site.out("notices/n1.html").exists() and len(wecom.received) == 1
+
+
+def test_expired_gongshi_leaves_feed_and_screens_at_the_next_tick(site: Site) -> None:
+    site.write("n1", expires_at="2026-11-26 18:00+08:00")
+    with site.app() as app:
+        approve(app, "n1")
+        app.tick()
+        assert site.out("notices/n1.html").exists()
+        site.clock.set(site.clock.now().replace(hour=17, minute=59, second=59))
+        app.tick()
+        assert site.out("notices/n1.html").exists()
+        site.clock.advance(1)
+        report = app.tick()
+        assert report.channels["feed"].built
+        assert not site.out("notices/n1.html").exists()
+        assert "测试示范大学招生章程" not in site.out("feeds/all.rss.xml").read_text("utf-8")
+        assert "n1" not in site.out("signage/landscape/manifest.json").read_text("utf-8")
+
+
+def test_withdrawal_takes_it_down_at_once_and_announces(site: Site, wecom: WeComServer) -> None:
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+        app.tick()
+        assert site.out("notices/n1.html").exists()
+        app.withdraw("n1", "发布有误", actor="李明")  # no tick in between
+        assert not site.out("notices/n1.html").exists()
+        assert "n1" not in site.out("signage/landscape/manifest.json").read_text("utf-8")
+        app.tick()
+        titles = [m["news"]["articles"][0]["title"] for m in wecom.received]
+        assert titles == ["测试示范大学招生章程", "【撤回】测试示范大学招生章程"]
+        assert app.store.audit_events("n1")[-1]["event"] in ("delivery.sent", "withdrawn")
+
+
+def test_withdrawal_before_publication_cancels_everything(site: Site, wecom: WeComServer) -> None:
+    site.write("n1", publish_at="2026-11-27 09:00+08:00")
+    with site.app() as app:
+        approve(app, "n1")
+        app.withdraw("n1", "取消发布")
+        site.clock.advance(timedelta(days=2))
+        app.tick()
+        assert set(states(app).values()) == {DeliveryState.CANCELLED}
+        assert wecom.received == []
+
+
+def test_revision_is_announced_as_a_correction(site: Site, wecom: WeComServer) -> None:
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+        app.tick()
+        site.write("n1", body="更正后的正文。")
+        approve(app, "n1")
+        app.tick()
+        titles = [m["news"]["articles"][0]["title"] for m in wecom.received]
+        assert titles == ["测试示范大学招生章程", "【更正】测试示范大学招生章程"]
+
+
+def test_a_crashing_channel_does_not_stop_the_others(site: Site) -> None:
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+
+        def boom(live: object) -> dict:
+            raise RuntimeError("template exploded")
+
+        app.channels["screen"].render_documents = boom  # type: ignore[attr-defined]
+        report = app.tick()
+        assert "RuntimeError" in report.channels["screen"].skipped
+        assert report.channels["feed"].outcomes == {"sent": 1}
+        assert report.channels["group"].outcomes == {"sent": 1}
+
+
+def test_outcome_kinds_are_complete() -> None:
+    assert {k.value for k in OutcomeKind} == {"sent", "retry", "unknown", "failed", "disabled"}
