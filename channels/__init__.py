@@ -27,7 +27,7 @@ def channel_class(type_name: str) -> type[Channel]:
     try:
         target = REGISTRY[type_name]
     except KeyError:
-        raise UnknownChannelType(type_name, REGISTRY) from None
+        raise UnknownChannelType(type_name, list(REGISTRY)) from None
     module_name, _, attr = target.partition(":")
     cls: type[Channel] = getattr(importlib.import_module(module_name), attr)
     return cls

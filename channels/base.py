@@ -13,6 +13,7 @@ Channels import ``publisher.model``, ``publisher.errors`` and this module, nothi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -120,7 +121,8 @@ class Channel(ABC):
                 "templates folder or the built-in templates"
             ) from None
         except jinja2.TemplateError as exc:
-            where = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+            lineno = getattr(exc, "lineno", None)
+            where = f" line {lineno}" if lineno else ""
             raise RenderError(
                 f"channel '{self.name}': template {template}{where}: {redact(str(exc))}"
             ) from None
@@ -140,7 +142,7 @@ class StateChannel(Channel):
         return self.ctx.output_dir / self.folder
 
     def build(self, live: Sequence[PublishedNotice]) -> list[str]:
-        """Write the documents atomically; delete files no longer produced. Returns changed paths."""
+        """Write the documents atomically, delete files no longer produced; return what changed."""
         docs = self.render_documents(live)
         return write_tree(self.root(), docs, owner=self.name)
 
@@ -161,6 +163,7 @@ class MessageChannel(Channel):
 
 
 # ------------------------------------------------------------------- atomic file output
+
 
 def write_tree(root: Path, docs: Mapping[str, bytes], owner: str) -> list[str]:
     """Make ``root`` hold exactly ``docs`` (plus foreign files it never wrote).
@@ -216,8 +219,6 @@ def atomic_write(target: Path, data: bytes) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise

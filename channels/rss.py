@@ -60,11 +60,16 @@ class RssChannel(StateChannel):
         if self.opts.pages:
             for v in ordered:
                 docs[f"notices/{v.id}.html"] = self.render_template(
-                    "rss/notice.html", n=v, notice=v.notice).encode("utf-8")
+                    "rss/notice.html", n=v, notice=v.notice
+                ).encode("utf-8")
             docs["index.html"] = self.render_template(
-                "rss/index.html", notices=ordered,
-                feeds={"RSS 2.0": self.feed_url("all.rss.xml"),
-                       "Atom": self.feed_url("all.atom.xml")}).encode("utf-8")
+                "rss/index.html",
+                notices=ordered,
+                feeds={
+                    "RSS 2.0": self.feed_url("all.rss.xml"),
+                    "Atom": self.feed_url("all.atom.xml"),
+                },
+            ).encode("utf-8")
         return docs
 
     def _feeds(self, items: Sequence[PublishedNotice]) -> tuple[bytes, bytes]:
@@ -98,15 +103,20 @@ class RssChannel(StateChannel):
             if n.summary:
                 fe.summary(xml_safe(n.summary))
             fe.content(xml_safe(v.html), type="html")
-        rss: bytes = self._with_self(fg, "all.rss.xml", "application/rss+xml").rss_str(
-            pretty=True)
+        rss: bytes = self._with_self(fg, "all.rss.xml", "application/rss+xml").rss_str(pretty=True)
         atom: bytes = self._with_self(fg, "all.atom.xml", "application/atom+xml").atom_str(
-            pretty=True)
+            pretty=True
+        )
         return rss, atom
 
     def _with_self(self, fg: FeedGenerator, name: str, media_type: str) -> FeedGenerator:
         # each document names itself as rel=self; RSS takes the channel <link> from the last
         # link given, so the site's page comes last (a <link> to the feed itself confuses readers)
-        fg.link([{"href": self.feed_url(name), "rel": "self", "type": media_type},
-                 {"href": self.ctx.site.base_url + "/", "rel": "alternate"}], replace=True)
+        fg.link(
+            [
+                {"href": self.feed_url(name), "rel": "self", "type": media_type},
+                {"href": self.ctx.site.base_url + "/", "rel": "alternate"},
+            ],
+            replace=True,
+        )
         return fg

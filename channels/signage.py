@@ -55,8 +55,9 @@ class Profile(ChannelOptions):
 
 class SignageOptions(ChannelOptions):
     folder: str = "signage"
-    profiles: list[Profile] = Field(default_factory=lambda: [Profile(name="landscape")],
-                                    min_length=1)
+    profiles: list[Profile] = Field(
+        default_factory=lambda: [Profile(name="landscape")], min_length=1
+    )
 
 
 class SignageChannel(StateChannel):
@@ -82,11 +83,14 @@ class SignageChannel(StateChannel):
         out = []
         for i, page in enumerate(pages, 1):
             seconds = len(page) / profile.chars_per_second
-            out.append({
-                "title": n.title + (f"（{i}/{total}）" if total > 1 else ""),
-                "facts": facts, "text": page,
-                "duration": round(min(profile.dwell_max, max(profile.dwell_min, seconds)), 1),
-            })
+            out.append(
+                {
+                    "title": n.title + (f"（{i}/{total}）" if total > 1 else ""),
+                    "facts": facts,
+                    "text": page,
+                    "duration": round(min(profile.dwell_max, max(profile.dwell_min, seconds)), 1),
+                }
+            )
         return out
 
     def render_documents(self, live: Sequence[PublishedNotice]) -> dict[str, bytes]:
@@ -96,29 +100,42 @@ class SignageChannel(StateChannel):
             items = []
             for v in ordered:
                 slides = self.slides_for(v, profile)
-                items.append({
-                    "id": v.id, "title": v.notice.title, "sha256": v.sha256,
-                    "valid_from": v.notice.publish_at.isoformat(),
-                    "valid_until": v.notice.expires_at.isoformat() if v.notice.expires_at
-                    else None,
-                    "priority": 0, "source_url": v.url,
-                    "duration": round(sum(s["duration"] for s in slides), 1), "slides": slides,
-                })
+                items.append(
+                    {
+                        "id": v.id,
+                        "title": v.notice.title,
+                        "sha256": v.sha256,
+                        "valid_from": v.notice.publish_at.isoformat(),
+                        "valid_until": v.notice.expires_at.isoformat()
+                        if v.notice.expires_at
+                        else None,
+                        "priority": 0,
+                        "source_url": v.url,
+                        "duration": round(sum(s["duration"] for s in slides), 1),
+                        "slides": slides,
+                    }
+                )
             body = json.dumps(items, ensure_ascii=False, sort_keys=True)
             version = hashlib.sha256(
-                (body + profile.model_dump_json()).encode("utf-8")).hexdigest()[:16]
+                (body + profile.model_dump_json()).encode("utf-8")
+            ).hexdigest()[:16]
             generated = max((v.updated_at for v in ordered), default=None)
             manifest = {
                 "version": version,
                 "generated_at": generated.isoformat() if generated else None,
-                "profile": profile.model_dump(), "items": items,
+                "profile": profile.model_dump(),
+                "items": items,
             }
             docs[f"{profile.name}/manifest.json"] = json.dumps(
-                manifest, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+                manifest, ensure_ascii=False, indent=1, sort_keys=True
+            ).encode("utf-8")
             docs[f"{profile.name}/index.html"] = self.render_template(
-                "signage/slideshow.html", profile=profile, manifest=manifest,
-                manifest_json=json.dumps(manifest, ensure_ascii=False, sort_keys=True)
-                .replace("</", "<\\/"),
+                "signage/slideshow.html",
+                profile=profile,
+                manifest=manifest,
+                manifest_json=json.dumps(manifest, ensure_ascii=False, sort_keys=True).replace(
+                    "</", "<\\/"
+                ),
             ).encode("utf-8")
         return docs
 

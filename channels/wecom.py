@@ -26,8 +26,12 @@ NEWS_DESC_MAX = 512
 # errcode → outcome (REFERENCE.md §2)
 RETRY_CODES = {-1: 5.0, 45009: 60.0}
 DISABLED_CODES = {93000: "invalid webhook URL (check the key)", 93004: "robot was removed"}
-CONTENT_CODES = {45002: "message too large", 40008: "invalid message type",
-                 40058: "invalid message content", 44004: "empty content"}
+CONTENT_CODES = {
+    45002: "message too large",
+    40008: "invalid message type",
+    40058: "invalid message content",
+    44004: "empty content",
+}
 
 
 class WeComOptions(ChannelOptions):
@@ -45,7 +49,7 @@ def cut_bytes(s: str, limit: int, ellipsis: str = "…") -> str:
     if len(data) <= limit:
         return s
     room = limit - len(ellipsis.encode("utf-8"))
-    return data[:max(room, 0)].decode("utf-8", errors="ignore") + ellipsis
+    return data[: max(room, 0)].decode("utf-8", errors="ignore") + ellipsis
 
 
 class WeComChannel(MessageChannel):
@@ -67,28 +71,38 @@ class WeComChannel(MessageChannel):
     # ---------------------------------------------------------------- render
 
     def render(self, notice: PublishedNotice, action: Action) -> list[Payload]:
-        prefix = ("【撤回】" if action == Action.WITHDRAW
-                  else "【更正】" if notice.is_revision else "")
+        prefix = (
+            "【撤回】" if action == Action.WITHDRAW else "【更正】" if notice.is_revision else ""
+        )
         kind = self.opts.msgtype
         n = notice.notice
         if kind == "news":
             description = n.summary or plain_text(n.body)
             if action == Action.WITHDRAW:
                 description = "该公开事项已撤回。" + description
-            body = {"msgtype": "news", "news": {"articles": [{
-                "title": cut_bytes(prefix + n.title, NEWS_TITLE_MAX),
-                "description": cut_bytes(description, NEWS_DESC_MAX),
-                "url": notice.url,
-                **({"picurl": self.opts.picurl} if self.opts.picurl else {}),
-            }]}}
+            body = {
+                "msgtype": "news",
+                "news": {
+                    "articles": [
+                        {
+                            "title": cut_bytes(prefix + n.title, NEWS_TITLE_MAX),
+                            "description": cut_bytes(description, NEWS_DESC_MAX),
+                            "url": notice.url,
+                            **({"picurl": self.opts.picurl} if self.opts.picurl else {}),
+                        }
+                    ]
+                },
+            }
         else:
             template = f"wecom/{kind}.j2"
-            content = self.render_template(template, n=notice, notice=n, prefix=prefix,
-                                           action=str(action), full=True).strip()
+            content = self.render_template(
+                template, n=notice, notice=n, prefix=prefix, action=str(action), full=True
+            ).strip()
             if len(content.encode("utf-8")) > LIMITS[kind]:
                 # too long for one message: the summary and a link to the full text
-                content = self.render_template(template, n=notice, notice=n, prefix=prefix,
-                                               action=str(action), full=False).strip()
+                content = self.render_template(
+                    template, n=notice, notice=n, prefix=prefix, action=str(action), full=False
+                ).strip()
                 content = cut_bytes(content, LIMITS[kind])
             body = {"msgtype": kind, kind: {"content": content}}
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -112,12 +126,17 @@ class WeComChannel(MessageChannel):
             return Outcome.disabled(reason)
         url = self.opts.webhook_url.reveal()
         try:
-            resp = self.client().post(url, content=payload.body,
-                                      headers={"Content-Type": "application/json"})
+            resp = self.client().post(
+                url, content=payload.body, headers={"Content-Type": "application/json"}
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return Outcome.retry(f"could not connect: {type(exc).__name__}")
-        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError,
-                httpx.ReadError) as exc:
+        except (
+            httpx.ReadTimeout,
+            httpx.WriteTimeout,
+            httpx.RemoteProtocolError,
+            httpx.ReadError,
+        ) as exc:
             # the request may have arrived: we cannot know whether the group saw it
             return Outcome.unknown(f"no answer after sending ({type(exc).__name__})")
         except httpx.HTTPError as exc:

@@ -1,3 +1,3 @@
-"""disclosure-publisher: approved disclosure notices out to feeds, group robots and campus screens."""
+"""disclosure-publisher: approved disclosure notices to feeds, group robots and screens."""
 
 __version__ = "0.1.0"

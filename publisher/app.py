@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from channels import channel_class
-from channels.base import Channel, ChannelContext, Payload
+from channels.base import Channel, ChannelContext, MessageChannel, Payload, StateChannel
 
 from .clock import SystemClock
 from .config import Settings
@@ -56,9 +56,15 @@ class PushReport:
 
 
 class Publisher:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None,
-                 transport: httpx.BaseTransport | None = None, store: Store | None = None,
-                 upgrade: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        store: Store | None = None,
+        upgrade: bool = True,
+    ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock(settings.tz)
         self.store = store or Store(settings.store_url)
@@ -66,16 +72,22 @@ class Publisher:
         self.gate = Gate(settings, self.store, self.clock)
         self.views = Views(settings.site, settings.catalogue)
         self.templates = make_environment(settings.templates_dir, settings.tz)
-        self.ctx = ChannelContext(settings.site, self.templates, settings.output_dir, self.clock,
-                                  transport)
+        self.ctx = ChannelContext(
+            settings.site, self.templates, settings.output_dir, self.clock, transport
+        )
         self.channels: dict[str, Channel] = {}
         for name, spec in settings.channels.items():
             if spec.enabled:
                 cls = channel_class(spec.type)
                 self.channels[name] = cls(name, spec.options, self.ctx)
-        self.engine = Engine(self.store, self.channels, self.views, self.clock,
-                             settings.model.delivery,
-                             files_dir=str(settings.output_dir / "files"))
+        self.engine = Engine(
+            self.store,
+            self.channels,
+            self.views,
+            self.clock,
+            settings.model.delivery,
+            files_dir=str(settings.output_dir / "files"),
+        )
         self._notices: dict[str, Notice] = {}
 
     def close(self) -> None:
@@ -93,16 +105,26 @@ class Publisher:
 
     def load(self) -> tuple[dict[str, Notice], list[NoticeError]]:
         s = self.settings
-        res = load_folder(s.items_dir, catalogue=s.catalogue, tz=s.tz,
-                          pattern=s.model.items.pattern, max_bytes=s.model.items.max_bytes,
-                          root=s.base_dir)
-        for nid, n in res.notices.items():
+        res = load_folder(
+            s.items_dir,
+            catalogue=s.catalogue,
+            tz=s.tz,
+            pattern=s.model.items.pattern,
+            max_bytes=s.model.items.max_bytes,
+            root=s.base_dir,
+        )
+        for _nid, n in res.notices.items():
             for ch in n.channels or ():
                 if ch.lstrip("+-") not in s.channels:
-                    res.errors.append(NoticeError(
-                        f"unknown channel {ch.lstrip('+-')!r}", file=n.source,
-                        line=n.lines.get("channels"), field="channels",
-                        hint=f"channels: {', '.join(s.channels) or 'none declared'}"))
+                    res.errors.append(
+                        NoticeError(
+                            f"unknown channel {ch.lstrip('+-')!r}",
+                            file=n.source,
+                            line=n.lines.get("channels"),
+                            field="channels",
+                            hint=f"channels: {', '.join(s.channels) or 'none declared'}",
+                        )
+                    )
         bad = {e.file for e in res.errors if e.field == "channels"}
         notices = {k: v for k, v in res.notices.items() if v.source not in bad}
         return notices, res.errors
@@ -114,13 +136,15 @@ class Publisher:
         for e in errors:
             if e.file and notice_id in Path(e.file).stem:
                 raise e
-        raise NotFound(f"no notice with id {notice_id!r} in {self.settings.items_dir} "
-                       "(run `publisher items` to list them)")
+        raise NotFound(
+            f"no notice with id {notice_id!r} in {self.settings.items_dir} "
+            "(run `publisher items` to list them)"
+        )
 
     def notice_dir(self, notice: Notice) -> Path:
         return (self.settings.base_dir / notice.source).parent
 
-    def _save(self, notice: Notice) -> tuple[str, bool]:
+    def save(self, notice: Notice) -> tuple[str, bool]:
         text = canonical(notice)
         sha = content_hash(text)
         files: dict[str, bytes] = {}
@@ -128,10 +152,18 @@ class Publisher:
             if a.is_local and a.sha256:
                 files[a.sha256] = (self.notice_dir(notice) / a.href).read_bytes()
         new = self.store.save_version(
-            notice_id=notice.id, source=notice.source, sha256=sha, canonical=text,
-            title=notice.title, category=notice.category, item=notice.item,
-            publish_at=notice.publish_at, expires_at=notice.expires_at, now=self.clock.now(),
-            files=files)
+            notice_id=notice.id,
+            source=notice.source,
+            sha256=sha,
+            canonical=text,
+            title=notice.title,
+            category=notice.category,
+            item=notice.item,
+            publish_at=notice.publish_at,
+            expires_at=notice.expires_at,
+            now=self.clock.now(),
+            files=files,
+        )
         return sha, new
 
     def sync(self) -> SyncReport:
@@ -140,7 +172,7 @@ class Publisher:
         report = SyncReport(loaded=len(notices), errors=errors)
         for notice in notices.values():
             try:
-                sha, new = self._save(notice)
+                sha, new = self.save(notice)
             except (OSError, PublisherError) as exc:
                 report.errors.append(NoticeError(f"cannot store: {exc}", file=notice.source))
                 continue
@@ -159,7 +191,8 @@ class Publisher:
         if not sha.startswith(pr.version):
             report.waiting.append(
                 f"{notice.source}: the paper review (form {pr.form_no or '—'}) approved version "
-                f"{pr.version[:12]}, but the file is now {sha[:12]}; it waits for review")
+                f"{pr.version[:12]}, but the file is now {sha[:12]}; it waits for review"
+            )
             return
         approved = {a.reviewer for a in self.store.approvals_of(sha)}
         if set(pr.reviewers) <= approved:
@@ -167,9 +200,15 @@ class Publisher:
         try:
             self.gate.review(notice, self.notice_dir(notice))
             result = self.gate.approve(
-                notice, self.notice_dir(notice), reviewers=pr.reviewers, opinion=pr.opinion,
-                allow={a.rule: a.reason for a in pr.allow}, form_no=pr.form_no,
-                source="paper", version=pr.version)
+                notice,
+                self.notice_dir(notice),
+                reviewers=pr.reviewers,
+                opinion=pr.opinion,
+                allow={a.rule: a.reason for a in pr.allow},
+                form_no=pr.form_no,
+                source="paper",
+                version=pr.version,
+            )
         except PublisherError as exc:
             report.waiting.append(f"{notice.source}: paper review not applied: {exc}")
             return
@@ -180,24 +219,40 @@ class Publisher:
 
     def review(self, notice_id: str) -> ReviewReport:
         notice = self.notice(notice_id)
-        self._save(notice)
+        self.save(notice)
         return self.gate.review(notice, self.notice_dir(notice))
 
-    def approve(self, notice_id: str, *, reviewer: str, opinion: str = "同意公开",
-                allow: Mapping[str, str] | None = None, version: str | None = None,
-                form_no: str = "") -> ApprovalResult:
+    def approve(
+        self,
+        notice_id: str,
+        *,
+        reviewer: str,
+        opinion: str = "同意公开",
+        allow: Mapping[str, str] | None = None,
+        version: str | None = None,
+        form_no: str = "",
+    ) -> ApprovalResult:
         notice = self.notice(notice_id)
-        self._save(notice)
-        return self.gate.approve(notice, self.notice_dir(notice), reviewers=[reviewer],
-                                 opinion=opinion, allow=dict(allow or {}), version=version,
-                                 form_no=form_no)
+        self.save(notice)
+        return self.gate.approve(
+            notice,
+            self.notice_dir(notice),
+            reviewers=[reviewer],
+            opinion=opinion,
+            allow=dict(allow or {}),
+            version=version,
+            form_no=form_no,
+        )
 
     def withdraw(self, notice_id: str, reason: str, actor: str = "") -> TickReport:
         if not reason.strip():
             raise PublisherError("a withdrawal needs a --reason; it is recorded")
         self.sync()  # a notice only in its file so far is known to the store after this
-        announce = [n for n, ch in self.channels.items()
-                    if ch.kind == "message" and getattr(ch.options, "announce_withdrawal", False)]
+        announce = [
+            n
+            for n, ch in self.channels.items()
+            if ch.kind == "message" and getattr(ch.options, "announce_withdrawal", False)
+        ]
         self.store.withdraw(notice_id, reason, actor, self.clock.now(), announce)
         # take it off the feeds and screens now, not at the next scheduled pass
         state = [n for n, ch in self.channels.items() if ch.kind == "state"]
@@ -208,40 +263,51 @@ class Publisher:
     def tick(self, force_build: bool = False) -> TickReport:
         return self.engine.tick(force_build=force_build)
 
-    def push(self, notice_id: str, channels: Sequence[str] | None = None,
-             dry_run: bool = False) -> PushReport:
+    def push(
+        self, notice_id: str, channels: Sequence[str] | None = None, dry_run: bool = False
+    ) -> PushReport:
         """Send an approved notice's pending deliveries now. Never bypasses approval."""
         self.store.notice(notice_id)
         latest = self.store.latest_approved(notice_id)
         if latest is None:
-            raise NotApproved(f"{notice_id} has no approved version; nothing can be pushed "
-                              f"(run `publisher review {notice_id}` and `publisher approve`)")
+            raise NotApproved(
+                f"{notice_id} has no approved version; nothing can be pushed "
+                f"(run `publisher review {notice_id}` and `publisher approve`)"
+            )
         current = self.store.notice(notice_id).current_sha
-        deliveries = [d for d in self.store.deliveries_of(notice_id)
-                      if d.sha256 == latest.sha256 and d.action == Action.PUBLISH
-                      and (not channels or d.channel in channels)]
+        deliveries = [
+            d
+            for d in self.store.deliveries_of(notice_id)
+            if d.sha256 == latest.sha256
+            and d.action == Action.PUBLISH
+            and (not channels or d.channel in channels)
+        ]
         for ch in channels or ():
             if ch not in self.settings.channels:
-                raise NotFound(f"unknown channel {ch!r} (channels: "
-                               f"{', '.join(self.settings.channels)})")
+                raise NotFound(
+                    f"unknown channel {ch!r} (channels: {', '.join(self.settings.channels)})"
+                )
         now = self.clock.now()
         plan: dict[str, str] = {}
         if current and current != latest.sha256:
-            plan["(note)"] = (f"the file has a newer, unapproved version {current[:12]}; "
-                              f"pushing approved version {latest.sha256[:12]}")
+            plan["(note)"] = (
+                f"the file has a newer, unapproved version {current[:12]}; "
+                f"pushing approved version {latest.sha256[:12]}"
+            )
         due: list[int] = []
         for d in deliveries:
-            ch = self.channels.get(d.channel)
-            if ch is None:
+            target = self.channels.get(d.channel)
+            if target is None:
                 plan[d.channel] = "channel disabled in config"
-            elif reason := ch.unavailable():
+            elif reason := target.unavailable():
                 plan[d.channel] = f"not configured: {reason}"
             elif d.state != DeliveryState.PENDING:
                 plan[d.channel] = f"already {d.state}"
             elif latest.publish_at > now:
                 when = latest.publish_at.astimezone(self.settings.tz)
-                plan[d.channel] = (f"scheduled for {when:%Y-%m-%d %H:%M}; "
-                                   "a push does not publish early")
+                plan[d.channel] = (
+                    f"scheduled for {when:%Y-%m-%d %H:%M}; a push does not publish early"
+                )
             else:
                 plan[d.channel] = "would send now" if dry_run else "sending"
                 due.append(d.id)
@@ -262,20 +328,26 @@ class Publisher:
         """Exactly what ``channel`` would send or write for the notice's approved version."""
         ch = self.channels.get(channel)
         if ch is None:
-            raise NotFound(f"unknown or disabled channel {channel!r} (channels: "
-                           f"{', '.join(self.channels)})")
+            raise NotFound(
+                f"unknown or disabled channel {channel!r} (channels: {', '.join(self.channels)})"
+            )
         latest = self.store.latest_approved(notice_id)
         if latest is None:
             self.store.notice(notice_id)
-            raise NotApproved(f"{notice_id} has no approved version to preview; previews show "
-                              "only what could really go out")
+            raise NotApproved(
+                f"{notice_id} has no approved version to preview; previews show "
+                "only what could really go out"
+            )
         previous = self.store.sent_before(notice_id, channel, latest.sha256)
         view = self.views.published(latest, previous)
-        if ch.kind == "message":
-            return ch.render(view, Action.PUBLISH)  # type: ignore[attr-defined, no-any-return]
-        docs = ch.render_documents([view])  # type: ignore[attr-defined]
-        return [Payload(f"{ch.folder or '.'}/{path}", _content_type(path), data, label=path)
-                for path, data in sorted(docs.items())]
+        if isinstance(ch, MessageChannel):
+            return ch.render(view, Action.PUBLISH)
+        assert isinstance(ch, StateChannel)
+        docs = ch.render_documents([view])
+        return [
+            Payload(f"{ch.folder or '.'}/{path}", _content_type(path), data, label=path)
+            for path, data in sorted(docs.items())
+        ]
 
     def retry(self, channel: str | None = None, notice_id: str | None = None) -> int:
         now = self.clock.now()
@@ -292,15 +364,19 @@ class Publisher:
         for name, spec in self.settings.channels.items():
             ch = self.channels.get(name)
             st = self.store.channel_state(name)
-            cs = ChannelStatus(name, spec.type, ch.kind if ch else "-", counts.get(name, {}),
-                               built_at=st.built_at)
+            cs = ChannelStatus(
+                name, spec.type, ch.kind if ch else "-", counts.get(name, {}), built_at=st.built_at
+            )
             if not spec.enabled:
                 cs.not_configured = "disabled in config"
             elif ch is not None and (reason := ch.unavailable()):
                 cs.not_configured = reason
             if st.paused(now):
-                until = (f" until {st.paused_until.astimezone(self.settings.tz):%H:%M:%S}"
-                         if st.paused_until else "")
+                until = (
+                    f" until {st.paused_until.astimezone(self.settings.tz):%H:%M:%S}"
+                    if st.paused_until
+                    else ""
+                )
                 cs.paused = redact(st.pause_reason) + until
             out.append(cs)
         return out

@@ -80,7 +80,9 @@ def _parse_csv(text: str, source: str) -> tuple[list[Category], list[Item]]:
             no = int(row["no"])
         except (TypeError, ValueError):
             raise CatalogueError(
-                f"item number {row['no']!r} is not a whole number", file=source, line=line,
+                f"item number {row['no']!r} is not a whole number",
+                file=source,
+                line=line,
                 field="no",
             ) from None
         if no in seen:
@@ -90,7 +92,9 @@ def _parse_csv(text: str, source: str) -> tuple[list[Category], list[Item]]:
         if not slug.isascii() or not slug.replace("-", "").isalnum():
             raise CatalogueError(
                 f"category slug {slug!r} must be ASCII letters, digits or '-' (it becomes a URL)",
-                file=source, line=line, field="category_slug",
+                file=source,
+                line=line,
+                field="category_slug",
             )
         if slug not in categories:
             categories[slug] = Category(slug, row["category"].strip(), len(categories) + 1)

@@ -29,6 +29,7 @@ def command(name: str, help_: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         COMMANDS[name] = (fn, help_)
         return fn
+
     return register
 
 
@@ -45,8 +46,9 @@ class RedactingFilter(logging.Filter):
 
 def setup_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                                           "%Y-%m-%d %H:%M:%S"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -93,8 +95,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         app.store.upgrade()
         settings.output_dir.mkdir(parents=True, exist_ok=True)
         out(f"database ready: {redact(settings.store_url)}")
-    out("next: `publisher check`, then `publisher review ID` and "
-        "`publisher approve ID --reviewer NAME`, then `publisher run`")
+    out(
+        "next: `publisher check`, then `publisher review ID` and "
+        "`publisher approve ID --reviewer NAME`, then `publisher run`"
+    )
     return 0
 
 
@@ -116,10 +120,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         for n in notices.values():
             if not settings.route(n):
                 out(f"warning: {n.source}: routed to no channel (check routes: in config)")
-        out(f"{len(notices)} notice(s) valid, {problems} error(s) "
+        out(
+            f"{len(notices)} notice(s) valid, {problems} error(s) "
             f"({settings.file.name}: {len(settings.channels)} channel(s), "
             f"{len(settings.model.routes)} route(s), "
-            f"{len(settings.model.schedules)} schedule(s))")
+            f"{len(settings.model.schedules)} schedule(s))"
+        )
     return 1 if problems else 0
 
 
@@ -146,11 +152,20 @@ def cmd_items(args: argparse.Namespace) -> int:
                 else:
                     state += ", live"
             v = app.store.version(row.current_sha) if row.current_sha else None
-            rows.append((row.id, v.title if v else "", _local(v.publish_at if v else None, app),
-                         state))
+            rows.append(
+                (row.id, v.title if v else "", _local(v.publish_at if v else None, app), state)
+            )
         if args.json:
-            out(json.dumps([dict(zip(("id", "title", "publish_at", "state"), r, strict=True))
-                            for r in rows], ensure_ascii=False, indent=1))
+            out(
+                json.dumps(
+                    [
+                        dict(zip(("id", "title", "publish_at", "state"), r, strict=True))
+                        for r in rows
+                    ],
+                    ensure_ascii=False,
+                    indent=1,
+                )
+            )
         else:
             for r in rows:
                 out(f"{r[0]:<32} {r[2]:<16} {r[3]:<28} {r[1]}")
@@ -176,8 +191,10 @@ def cmd_show(args: argparse.Namespace) -> int:
             out(f"{n.id}  {n.title}")
             out(f"  file        {n.source}")
             out(f"  version     {sha}")
-            out(f"  category    {n.category} · item {n.item} "
-                f"({app.settings.catalogue.items[n.item].text[:40]}…)")
+            out(
+                f"  category    {n.category} · item {n.item} "
+                f"({app.settings.catalogue.items[n.item].text[:40]}…)"
+            )
             out(f"  department  {n.department}")
             out(f"  publish_at  {_local(n.publish_at, app)}")
             out(f"  expires_at  {_local(n.expires_at, app)}")
@@ -186,23 +203,33 @@ def cmd_show(args: argparse.Namespace) -> int:
             out(f"  WITHDRAWN   {_local(row.withdrawn_at, app)}: {row.withdraw_reason}")
         out("versions:")
         for v in app.store.versions_of(args.id):
-            mark = f"approved r{v.revision} {_local(v.approved_at, app)}" if v.approved_at \
+            mark = (
+                f"approved r{v.revision} {_local(v.approved_at, app)}"
+                if v.approved_at
                 else "not approved"
+            )
             cur = " (file)" if v.sha256 == row.current_sha else ""
             out(f"  {v.sha256[:16]}  seen {_local(v.seen_at, app)}  {mark}{cur}")
             for a in app.store.approvals_of(v.sha256):
                 extra = "".join(f"; allowed {x['rule']}: {x['reason']}" for x in a.allowances)
-                out(f"      signed by {a.reviewer} ({a.source}{', form ' + a.form_no if a.form_no else ''})"
-                    f" {_local(a.approved_at, app)}: {a.opinion}{extra}")
+                form = f", form {a.form_no}" if a.form_no else ""
+                out(
+                    f"      signed by {a.reviewer} ({a.source}{form})"
+                    f" {_local(a.approved_at, app)}: {a.opinion}{extra}"
+                )
         out("deliveries:")
         for d in app.store.deliveries_of(args.id):
-            out(f"  #{d.id:<5} {d.channel:<16} {d.action:<9} {d.state:<10} "
-                f"attempts {d.attempts}  {d.sha256[:12]}  {d.last_error}")
+            out(
+                f"  #{d.id:<5} {d.channel:<16} {d.action:<9} {d.state:<10} "
+                f"attempts {d.attempts}  {d.sha256[:12]}  {d.last_error}"
+            )
         if args.history:
             out("history:")
             for e in app.store.audit_events(args.id, limit=200):
-                out(f"  {_local(e['at'], app)}  {e['event']:<18} {e['channel'] or '':<12} "
-                    f"{e['actor'] or ''} {json.dumps(e['detail'], ensure_ascii=False)[:120]}")
+                out(
+                    f"  {_local(e['at'], app)}  {e['event']:<18} {e['channel'] or '':<12} "
+                    f"{e['actor'] or ''} {json.dumps(e['detail'], ensure_ascii=False)[:120]}"
+                )
     return 0
 
 
@@ -219,11 +246,15 @@ def cmd_review(args: argparse.Namespace) -> int:
         blocking = rep.blocking
         if blocking:
             rules = sorted({f.rule for f in blocking})
-            out(f"{len(blocking)} blocking finding(s): fix the notice, or approve with "
-                + " ".join(f"--allow {r} --reason '…'" for r in rules))
+            out(
+                f"{len(blocking)} blocking finding(s): fix the notice, or approve with "
+                + " ".join(f"--allow {r} --reason '…'" for r in rules)
+            )
         else:
-            out(f"ok to approve: publisher approve {rep.notice.id} --reviewer NAME "
-                f"--version {rep.sha256[:12]}")
+            out(
+                f"ok to approve: publisher approve {rep.notice.id} --reviewer NAME "
+                f"--version {rep.sha256[:12]}"
+            )
         return 1 if blocking else 0
 
 
@@ -234,17 +265,26 @@ def cmd_approve(args: argparse.Namespace) -> int:
     if len(allow) != len(reasons):
         raise PublisherError("give one --reason for each --allow (it is recorded)")
     with _app(args) as app:
-        res = app.approve(args.id, reviewer=args.reviewer, opinion=args.opinion,
-                          allow=dict(zip(allow, reasons, strict=True)), version=args.version,
-                          form_no=args.form_no)
+        res = app.approve(
+            args.id,
+            reviewer=args.reviewer,
+            opinion=args.opinion,
+            allow=dict(zip(allow, reasons, strict=True)),
+            version=args.version,
+            form_no=args.form_no,
+        )
         if res.approved_now:
-            out(f"approved {args.id} ({res.signoffs}/{res.required} sign-offs); "
-                f"{len(res.deliveries)} delivery(ies) queued")
+            out(
+                f"approved {args.id} ({res.signoffs}/{res.required} sign-offs); "
+                f"{len(res.deliveries)} delivery(ies) queued"
+            )
         elif res.signoffs >= res.required:
             out(f"{args.id}: signed ({res.signoffs} sign-offs); the version was already approved")
         else:
-            out(f"{args.id}: signed off ({res.signoffs}/{res.required}); waiting for "
-                f"{res.required - res.signoffs} more reviewer(s)")
+            out(
+                f"{args.id}: signed off ({res.signoffs}/{res.required}); waiting for "
+                f"{res.required - res.signoffs} more reviewer(s)"
+            )
     return 0
 
 
@@ -252,8 +292,10 @@ def cmd_approve(args: argparse.Namespace) -> int:
 def cmd_withdraw(args: argparse.Namespace) -> int:
     with _app(args) as app:
         tick = app.withdraw(args.id, args.reason, actor=args.by or os.environ.get("USER", ""))
-        out(f"withdrew {args.id}; feeds and screens rebuilt: "
-            + ", ".join(f"{n} ({r.changed_files} file(s))" for n, r in tick.channels.items()))
+        out(
+            f"withdrew {args.id}; feeds and screens rebuilt: "
+            + ", ".join(f"{n} ({r.changed_files} file(s))" for n, r in tick.channels.items())
+        )
     return 0
 
 
@@ -277,8 +319,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
                 Path(args.output).write_bytes(p.body)
                 out(f"wrote {len(p.body)} bytes to {args.output}")
                 continue
-            out(f"--- {p.label or 'payload'} → {p.target} ({p.content_type}, "
-                f"{len(p.body)} bytes)")
+            out(f"--- {p.label or 'payload'} → {p.target} ({p.content_type}, {len(p.body)} bytes)")
             out(p.text())
     return 0
 
@@ -288,18 +329,45 @@ def cmd_status(args: argparse.Namespace) -> int:
     with _app(args) as app:
         statuses = app.status()
         if args.json:
-            out(json.dumps([{"channel": s.name, "type": s.type, "counts": s.counts,
-                             "paused": s.paused, "not_configured": s.not_configured}
-                            for s in statuses], ensure_ascii=False, indent=1))
+            out(
+                json.dumps(
+                    [
+                        {
+                            "channel": s.name,
+                            "type": s.type,
+                            "counts": s.counts,
+                            "paused": s.paused,
+                            "not_configured": s.not_configured,
+                        }
+                        for s in statuses
+                    ],
+                    ensure_ascii=False,
+                    indent=1,
+                )
+            )
             return 0
-        cols = [DeliveryState.PENDING, DeliveryState.CLAIMED, DeliveryState.SENT,
-                DeliveryState.FAILED, DeliveryState.UNKNOWN, DeliveryState.DEAD]
+        cols = [
+            DeliveryState.PENDING,
+            DeliveryState.CLAIMED,
+            DeliveryState.SENT,
+            DeliveryState.FAILED,
+            DeliveryState.UNKNOWN,
+            DeliveryState.DEAD,
+        ]
         out(f"{'channel':<16} {'type':<8} " + " ".join(f"{c:>8}" for c in cols) + "  state")
         for s in statuses:
-            state = ("PAUSED: " + s.paused) if s.paused else (
-                "NOT CONFIGURED: " + s.not_configured) if s.not_configured else "ok"
-            out(f"{s.name:<16} {s.type:<8} " +
-                " ".join(f"{s.counts.get(c, 0):>8}" for c in cols) + f"  {state}")
+            state = (
+                ("PAUSED: " + s.paused)
+                if s.paused
+                else ("NOT CONFIGURED: " + s.not_configured)
+                if s.not_configured
+                else "ok"
+            )
+            out(
+                f"{s.name:<16} {s.type:<8} "
+                + " ".join(f"{s.counts.get(c, 0):>8}" for c in cols)
+                + f"  {state}"
+            )
     return 0
 
 
@@ -307,8 +375,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     with _app(args) as app:
         n = app.retry(args.channel, args.notice)
-        out(f"requeued {n} delivery(ies)" + (f"; channel {args.channel} resumed"
-                                            if args.channel else ""))
+        out(
+            f"requeued {n} delivery(ies)"
+            + (f"; channel {args.channel} resumed" if args.channel else "")
+        )
     return 0
 
 
@@ -322,8 +392,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             tick = runner.run_pass(label="once")
             if tick:
                 for name, r in tick.channels.items():
-                    out(f"{name:<16} " + (r.skipped or ", ".join(
-                        f"{k} {v}" for k, v in sorted(r.outcomes.items())) or "nothing due"))
+                    out(
+                        f"{name:<16} "
+                        + (
+                            r.skipped
+                            or ", ".join(f"{k} {v}" for k, v in sorted(r.outcomes.items()))
+                            or "nothing due"
+                        )
+                    )
             return 0
         runner = Runner(app, port=args.port, host=args.host)
         runner.run_forever()
@@ -340,8 +416,10 @@ def cmd_db(args: argparse.Namespace) -> int:
     try:
         if args.action == "upgrade":
             store.upgrade()
-        out(f"schema revision {current_revision(store.engine) or '(none)'}; "
-            f"this program needs {head_revision()}")
+        out(
+            f"schema revision {current_revision(store.engine) or '(none)'}; "
+            f"this program needs {head_revision()}"
+        )
     finally:
         store.close()
     return 0
@@ -354,12 +432,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="publisher",
         description="Publish approved disclosure notices (公开事项) to feeds, group robots and "
-                    "campus screens.")
+        "campus screens.",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("-c", "--config", default=os.environ.get("PUBLISHER_CONFIG", "config.yaml"),
-                   help="config file (default: $PUBLISHER_CONFIG or ./config.yaml)")
-    p.add_argument("-v", "--verbose", action="count", default=0,
-                   help="more log output; -vv also shows tracebacks")
+    p.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get("PUBLISHER_CONFIG", "config.yaml"),
+        help="config file (default: $PUBLISHER_CONFIG or ./config.yaml)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output; -vv also shows tracebacks",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     subs: dict[str, argparse.ArgumentParser] = {}
     for name, (_fn, help_) in COMMANDS.items():
@@ -372,18 +460,24 @@ def build_parser() -> argparse.ArgumentParser:
     a = subs["approve"]
     a.add_argument("--reviewer", required=True, help="who signs off (recorded)")
     a.add_argument("--opinion", default="同意公开", help="review opinion (default: 同意公开)")
-    a.add_argument("--version", help="the version hash `publisher review` printed; refuses if "
-                                     "the file changed since")
+    a.add_argument(
+        "--version",
+        help="the version hash `publisher review` printed; refuses if the file changed since",
+    )
     a.add_argument("--form-no", default="", help="number of the paper review form, if any")
-    a.add_argument("--allow", action="append", metavar="RULE",
-                   help="pass a blocking finding of RULE (needs --reason; repeatable)")
+    a.add_argument(
+        "--allow",
+        action="append",
+        metavar="RULE",
+        help="pass a blocking finding of RULE (needs --reason; repeatable)",
+    )
     a.add_argument("--reason", action="append", help="why RULE may pass (recorded)")
     w = subs["withdraw"]
-    w.add_argument("--reason", required=True, help="why (recorded, and announced where "
-                                                   "configured)")
+    w.add_argument("--reason", required=True, help="why (recorded, and announced where configured)")
     w.add_argument("--by", help="who withdraws (default: $USER)")
-    subs["push"].add_argument("--channel", action="append",
-                              help="only this channel (repeatable; default: all routed)")
+    subs["push"].add_argument(
+        "--channel", action="append", help="only this channel (repeatable; default: all routed)"
+    )
     subs["push"].add_argument("--dry-run", action="store_true", help="say what would happen")
     subs["preview"].add_argument("--channel", required=True, help="channel name from config")
     subs["preview"].add_argument("-o", "--output", help="write the bytes to this file")
@@ -429,7 +523,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(redact(traceback.format_exc()), file=sys.stderr)
         print("this is a bug in disclosure-publisher; please report it", file=sys.stderr)
         return 70
-
 
 
 if __name__ == "__main__":

@@ -70,7 +70,9 @@ class SiteConfig(_Model):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (use an IANA name like Asia/Shanghai)")
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name like Asia/Shanghai)"
+            ) from None
         return v
 
     @field_validator("base_url")
@@ -122,7 +124,7 @@ class ReviewConfig(_Model):
             try:
                 re.compile(v)
             except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}")
+                raise ValueError(f"not a valid regular expression: {exc}") from None
         return v
 
 
@@ -281,7 +283,8 @@ def load_settings(file: str | Path) -> Settings:
         text = path.read_text("utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            "config file not found", file=str(path),
+            "config file not found",
+            file=str(path),
             hint="run `publisher init` to create a sample site, or pass --config PATH",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -295,14 +298,22 @@ def parse_settings(text: str, path: Path) -> Settings:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError("the config must be a mapping of sections (site:, channels: …)",
-                          file=fname, line=1)
+        raise ConfigError(
+            "the config must be a mapping of sections (site:, channels: …)", file=fname, line=1
+        )
     problems: list[Located] = []
 
     def err(msg: str, loc: Iterable[Any], hint: str | None = None) -> None:
         loc = tuple(loc)
-        problems.append(ConfigError(msg, file=fname, line=lines.line(loc),
-                                    field=".".join(str(x) for x in loc) or None, hint=hint))
+        problems.append(
+            ConfigError(
+                msg,
+                file=fname,
+                line=lines.line(loc),
+                field=".".join(str(x) for x in loc) or None,
+                hint=hint,
+            )
+        )
 
     try:
         model = ConfigModel.model_validate(data)
@@ -318,7 +329,7 @@ def parse_settings(text: str, path: Path) -> Settings:
     except ValueError as exc:
         err(str(exc), ("store", "url"))
     if store_url.startswith("sqlite:///") and not store_url.startswith("sqlite:////"):
-        rel = store_url[len("sqlite:///"):]
+        rel = store_url[len("sqlite:///") :]
         if rel and rel != ":memory:":
             store_url = "sqlite:///" + str((path.parent / rel).resolve())
 
@@ -353,17 +364,26 @@ def parse_settings(text: str, path: Path) -> Settings:
     for i, r in enumerate(model.routes):
         for j, c in enumerate(r.channels):
             if c not in declared:
-                err(f"route names unknown channel {c!r}", ("routes", i, "channels", j),
-                    hint=f"declared channels: {', '.join(sorted(declared)) or 'none'}")
+                err(
+                    f"route names unknown channel {c!r}",
+                    ("routes", i, "channels", j),
+                    hint=f"declared channels: {', '.join(sorted(declared)) or 'none'}",
+                )
         if r.categories != "all":
             for j, slug in enumerate(r.categories):
                 if catalogue.resolve_category(slug) is None:
-                    err(f"unknown 清单 category {slug!r}", ("routes", i, "categories", j),
-                        hint=f"valid: {', '.join(catalogue.categories)}")
+                    err(
+                        f"unknown 清单 category {slug!r}",
+                        ("routes", i, "categories", j),
+                        hint=f"valid: {', '.join(catalogue.categories)}",
+                    )
         for j, no in enumerate(r.items):
             if no not in catalogue.items:
-                err(f"unknown 清单 item {no}", ("routes", i, "items", j),
-                    hint=f"items are 1–{max(catalogue.items)}")
+                err(
+                    f"unknown 清单 item {no}",
+                    ("routes", i, "items", j),
+                    hint=f"items are 1–{max(catalogue.items)}",
+                )
 
     names: set[str] = set()
     for i, s in enumerate(model.schedules):
@@ -385,8 +405,11 @@ def parse_settings(text: str, path: Path) -> Settings:
             try:
                 CronTrigger.from_crontab(s.cron, timezone=ZoneInfo(tz))
             except ValueError as exc:
-                err(f"invalid cron expression {s.cron!r}: {exc}", ("schedules", i, "cron"),
-                    hint="five fields: minute hour day month day-of-week, e.g. '0 8 * * 1-5'")
+                err(
+                    f"invalid cron expression {s.cron!r}: {exc}",
+                    ("schedules", i, "cron"),
+                    hint="five fields: minute hour day month day-of-week, e.g. '0 8 * * 1-5'",
+                )
         elif s.interval is not None and s.interval < 1:
             err("interval must be at least 1s", ("schedules", i, "interval"))
 
@@ -394,8 +417,15 @@ def parse_settings(text: str, path: Path) -> Settings:
         raise ErrorSet(problems)
     # normalise route categories to slugs once, so matching is a plain comparison later
     routes = [
-        r if r.categories == "all" else r.model_copy(update={"categories": [
-            c.slug for c in (catalogue.resolve_category(x) for x in r.categories) if c]})
+        r
+        if r.categories == "all"
+        else r.model_copy(
+            update={
+                "categories": [
+                    c.slug for c in (catalogue.resolve_category(x) for x in r.categories) if c
+                ]
+            }
+        )
         for r in model.routes
     ]
     model = model.model_copy(update={"routes": routes})
@@ -416,5 +446,12 @@ def channel_names(settings: Settings) -> list[str]:
     return list(settings.channels)
 
 
-__all__ = ["ChannelSpec", "Settings", "channel_names", "channel_types", "load_settings",
-           "parse_duration", "parse_settings"]
+__all__ = [
+    "ChannelSpec",
+    "Settings",
+    "channel_names",
+    "channel_types",
+    "load_settings",
+    "parse_duration",
+    "parse_settings",
+]

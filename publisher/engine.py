@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
 import socket
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from channels.base import Channel, MessageChannel, StateChannel, write_tree
 
@@ -64,9 +65,18 @@ def default_worker_id() -> str:
 
 
 class Engine:
-    def __init__(self, store: Store, channels: Mapping[str, Channel], views: Views, clock: Clock,
-                 delivery: DeliveryConfig, *, files_dir: str | None = None,
-                 worker: str | None = None, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        channels: Mapping[str, Channel],
+        views: Views,
+        clock: Clock,
+        delivery: DeliveryConfig,
+        *,
+        files_dir: str | None = None,
+        worker: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.store = store
         self.channels = dict(channels)
         self.views = views
@@ -85,8 +95,9 @@ class Engine:
             for n in names:
                 report.channels[n] = self.run_channel(n, force_build)
         else:
-            with ThreadPoolExecutor(max_workers=min(8, len(names)),
-                                    thread_name_prefix="channel") as pool:
+            with ThreadPoolExecutor(
+                max_workers=min(8, len(names)), thread_name_prefix="channel"
+            ) as pool:
                 futures = {n: pool.submit(self.run_channel, n, force_build) for n in names}
                 for n, fut in futures.items():
                     report.channels[n] = fut.result()
@@ -115,7 +126,7 @@ class Engine:
             # a channel's own trouble is its own: log it and let the other channels go on
             log.error("channel %s: %s", name, redact(str(exc)))
             report.skipped = f"error: {redact(str(exc))}"
-        except Exception as exc:  # noqa: BLE001 - the tick must survive a channel's bug
+        except Exception as exc:
             log.exception("channel %s failed unexpectedly", name)
             report.skipped = f"error: {type(exc).__name__}: {redact(str(exc))}"
         return report
@@ -167,8 +178,9 @@ class Engine:
             state, why = DeliveryState.SUPERSEDED, f"superseded by {latest.sha256[:12]}"
         else:
             state, why = DeliveryState.CANCELLED, "expired before it was published"
-        self.store.finish(d, state=state, now=now, attempts=d.attempts, error=why,
-                          event=f"delivery.{state}")
+        self.store.finish(
+            d, state=state, now=now, attempts=d.attempts, error=why, event=f"delivery.{state}"
+        )
         report.count(str(state))
 
     # ---------------------------------------------------------------- message channels
@@ -182,7 +194,7 @@ class Engine:
             for i, d in enumerate(batch):
                 stop = self._send_one(ch, d, report)
                 if stop:
-                    self.store.release([x.id for x in batch[i + 1:]], self.clock.now())
+                    self.store.release([x.id for x in batch[i + 1 :]], self.clock.now())
                     return
             if len(batch) < self.cfg.batch:
                 return
@@ -220,20 +232,34 @@ class Engine:
     # ---------------------------------------------------------------- outcomes
 
     def backoff(self, attempts: int) -> float:
-        base = min(self.cfg.backoff_max, self.cfg.backoff_base * (2 ** max(0, attempts - 1)))
+        base = min(self.cfg.backoff_max, self.cfg.backoff_base * 2.0 ** max(0, attempts - 1))
         spread = base * self.cfg.jitter
         return max(1.0, base + self.rng.uniform(-spread, spread))
 
-    def _apply(self, ch: Channel, d: Delivery, outcome: Outcome, report: ChannelReport,
-               parts: int | None = None, total_parts: int | None = None) -> bool:
+    def _apply(
+        self,
+        ch: Channel,
+        d: Delivery,
+        outcome: Outcome,
+        report: ChannelReport,
+        parts: int | None = None,
+        total_parts: int | None = None,
+    ) -> bool:
         now = self.clock.now()
         attempts = d.attempts + 1
         kind = outcome.kind
         reason = redact(outcome.reason)
-        detail = {"outcome": str(kind), "parts": parts, "of": total_parts}
+        detail: dict[str, Any] = {"outcome": str(kind), "parts": parts, "of": total_parts}
         if kind == OutcomeKind.SENT:
-            self.store.finish(d, state=DeliveryState.SENT, now=now, attempts=attempts,
-                              event="delivery.sent", parts_sent=parts, **detail)
+            self.store.finish(
+                d,
+                state=DeliveryState.SENT,
+                now=now,
+                attempts=attempts,
+                event="delivery.sent",
+                parts_sent=parts,
+                **detail,
+            )
             report.count("sent")
             return False
         if kind == OutcomeKind.DISABLED:
@@ -241,42 +267,92 @@ class Engine:
             # keep the delivery (it was not this message's fault)
             until = now + timedelta(seconds=outcome.after) if outcome.after else None
             self.store.pause_channel(ch.name, reason, now, until)
-            self.store.finish(d, state=DeliveryState.PENDING, now=now, attempts=d.attempts,
-                              error=f"channel paused: {reason}", event="delivery.held",
-                              **detail)
-            log.error("channel %s paused: %s (fix the configuration, then "
-                      "`publisher retry --channel %s`)", ch.name, reason, ch.name)
+            self.store.finish(
+                d,
+                state=DeliveryState.PENDING,
+                now=now,
+                attempts=d.attempts,
+                error=f"channel paused: {reason}",
+                event="delivery.held",
+                **detail,
+            )
+            log.error(
+                "channel %s paused: %s (fix the configuration, then "
+                "`publisher retry --channel %s`)",
+                ch.name,
+                reason,
+                ch.name,
+            )
             report.count("paused")
             return True
         if kind == OutcomeKind.FAILED:
-            self.store.finish(d, state=DeliveryState.FAILED, now=now, attempts=attempts,
-                              error=reason, event="delivery.failed", **detail)
-            log.error("channel %s: delivery %d of %s failed: %s", ch.name, d.id, d.notice_id,
-                      reason)
+            self.store.finish(
+                d,
+                state=DeliveryState.FAILED,
+                now=now,
+                attempts=attempts,
+                error=reason,
+                event="delivery.failed",
+                **detail,
+            )
+            log.error(
+                "channel %s: delivery %d of %s failed: %s", ch.name, d.id, d.notice_id, reason
+            )
             report.count("failed")
             return False
         if kind == OutcomeKind.UNKNOWN:
             hold = getattr(ch, "on_unknown", "retry") == "hold" or d.unknowns >= 1
             if hold:
-                self.store.finish(d, state=DeliveryState.UNKNOWN, now=now, attempts=attempts,
-                                  error=reason, event="delivery.unknown",
-                                  unknowns=d.unknowns + 1, **detail)
-                log.warning("channel %s: delivery %d may or may not have arrived (%s); held "
-                            "for a person", ch.name, d.id, reason)
+                self.store.finish(
+                    d,
+                    state=DeliveryState.UNKNOWN,
+                    now=now,
+                    attempts=attempts,
+                    error=reason,
+                    event="delivery.unknown",
+                    unknowns=d.unknowns + 1,
+                    **detail,
+                )
+                log.warning(
+                    "channel %s: delivery %d may or may not have arrived (%s); held for a person",
+                    ch.name,
+                    d.id,
+                    reason,
+                )
                 report.count("unknown")
                 return False
-            self.store.finish(d, state=DeliveryState.PENDING, now=now, attempts=attempts,
-                              next_attempt_at=now + timedelta(seconds=self.backoff(attempts)),
-                              error=f"unknown outcome: {reason}", event="delivery.unknown",
-                              unknowns=d.unknowns + 1, **detail)
+            self.store.finish(
+                d,
+                state=DeliveryState.PENDING,
+                now=now,
+                attempts=attempts,
+                next_attempt_at=now + timedelta(seconds=self.backoff(attempts)),
+                error=f"unknown outcome: {reason}",
+                event="delivery.unknown",
+                unknowns=d.unknowns + 1,
+                **detail,
+            )
             report.count("unknown")
             return False
         # RETRY
         if attempts >= self.cfg.max_attempts:
-            self.store.finish(d, state=DeliveryState.DEAD, now=now, attempts=attempts,
-                              error=reason, event="delivery.dead", **detail)
-            log.error("channel %s: delivery %d of %s is dead after %d attempts: %s", ch.name,
-                      d.id, d.notice_id, attempts, reason)
+            self.store.finish(
+                d,
+                state=DeliveryState.DEAD,
+                now=now,
+                attempts=attempts,
+                error=reason,
+                event="delivery.dead",
+                **detail,
+            )
+            log.error(
+                "channel %s: delivery %d of %s is dead after %d attempts: %s",
+                ch.name,
+                d.id,
+                d.notice_id,
+                attempts,
+                reason,
+            )
             report.count("dead")
             return False
         wait = self.backoff(attempts)
@@ -284,11 +360,23 @@ class Engine:
             # the target named its wait (Retry-After, a rate-limit code): honour it for the
             # whole channel, since every message to it would get the same answer
             wait = max(wait, outcome.after)
-            self.store.pause_channel(ch.name, f"target asked to wait: {reason}", now,
-                                     now + timedelta(seconds=outcome.after))
-        self.store.finish(d, state=DeliveryState.PENDING, now=now, attempts=attempts,
-                          next_attempt_at=now + timedelta(seconds=wait), error=reason,
-                          event="delivery.retry", wait=round(wait, 1), **detail)
+            self.store.pause_channel(
+                ch.name,
+                f"target asked to wait: {reason}",
+                now,
+                now + timedelta(seconds=outcome.after),
+            )
+        self.store.finish(
+            d,
+            state=DeliveryState.PENDING,
+            now=now,
+            attempts=attempts,
+            next_attempt_at=now + timedelta(seconds=wait),
+            error=reason,
+            event="delivery.retry",
+            wait=round(wait, 1),
+            **detail,
+        )
         report.count("retry")
         return outcome.after is not None
 

@@ -121,9 +121,7 @@ class UnknownChannelType(ChannelError):
     def __init__(self, name: str, valid: Sequence[str]) -> None:
         self.name = name
         self.valid = sorted(valid)
-        super().__init__(
-            f"unknown channel type {name!r}; valid types are: {', '.join(self.valid)}"
-        )
+        super().__init__(f"unknown channel type {name!r}; valid types are: {', '.join(self.valid)}")
 
 
 class ChannelNotConfigured(ChannelError):

@@ -27,8 +27,21 @@ from .model import Allowance, Attachment, Link, Notice, PaperReview
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HEX = re.compile(r"^[0-9a-f]{8,64}$")
 KNOWN_FIELDS = {
-    "id", "title", "category", "item", "department", "summary", "publish_at", "expires_at",
-    "contact", "url", "links", "attachments", "channels", "tags", "review",
+    "id",
+    "title",
+    "category",
+    "item",
+    "department",
+    "summary",
+    "publish_at",
+    "expires_at",
+    "contact",
+    "url",
+    "links",
+    "attachments",
+    "channels",
+    "tags",
+    "review",
 }
 REVIEW_FIELDS = {"reviewer", "reviewers", "date", "opinion", "form_no", "version", "allow"}
 
@@ -39,7 +52,10 @@ def is_bad_char(ch: str) -> bool:
     if ch in "\t\n\r":
         return False
     return (
-        o < 0x20 or 0x7F <= o <= 0x9F or o in (0xFFFE, 0xFFFF) or 0xD800 <= o <= 0xDFFF
+        o < 0x20
+        or 0x7F <= o <= 0x9F
+        or o in (0xFFFE, 0xFFFF)
+        or 0xD800 <= o <= 0xDFFF
         or unicodedata.category(ch) == "Co"  # private use: renders as tofu or a hidden glyph
     )
 
@@ -59,11 +75,12 @@ def split_front_matter(text: str, file: str) -> tuple[str, str, int]:
     if not lines or lines[0].strip() != "---":
         raise NoticeError(
             "a notice starts with a front matter block: a line '---', YAML fields, a line '---'",
-            file=file, line=1,
+            file=file,
+            line=1,
         )
     for i in range(1, len(lines)):
         if lines[i].strip() in ("---", "..."):
-            return "\n".join(lines[1:i]), "\n".join(lines[i + 1:]), i + 2
+            return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :]), i + 2
     raise NoticeError("the front matter block is not closed by a line '---'", file=file, line=1)
 
 
@@ -80,7 +97,8 @@ def parse_notice(
     if len(raw) > max_bytes:
         raise NoticeError(
             f"file is {len(raw) / 1e6:.1f} MB, over the limit of {max_bytes / 1e6:.1f} MB",
-            file=file, hint="put large tables in an attachment, or raise items.max_bytes",
+            file=file,
+            hint="put large tables in an attachment, or raise items.max_bytes",
         )
     try:
         text = raw.decode("utf-8-sig")
@@ -88,7 +106,9 @@ def parse_notice(
         line = raw[: exc.start].count(b"\n") + 1
         raise NoticeError(
             f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
-            file=file, line=line, hint="save the file as UTF-8",
+            file=file,
+            line=line,
+            hint="save the file as UTF-8",
         ) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     fm_text, body, body_line = split_front_matter(text, file)
@@ -96,8 +116,9 @@ def parse_notice(
     data, lines = yamlsrc.load(fm_text, file=file, error=NoticeError, line_offset=1)
     if not isinstance(data, dict):
         raise NoticeError("front matter must be YAML fields (key: value)", file=file, line=2)
-    return _build(data, lines, body, body_line, file=file, catalogue=catalogue, tz=tz,
-                  base_dir=base_dir)
+    return _build(
+        data, lines, body, body_line, file=file, catalogue=catalogue, tz=tz, base_dir=base_dir
+    )
 
 
 def _build(
@@ -117,8 +138,11 @@ def _build(
 
     unknown = sorted(set(data) - KNOWN_FIELDS)
     if unknown:
-        raise fail(f"unknown field {unknown[0]!r}", unknown[0],
-                   hint=f"known fields: {', '.join(sorted(KNOWN_FIELDS))}")
+        raise fail(
+            f"unknown field {unknown[0]!r}",
+            unknown[0],
+            hint=f"known fields: {', '.join(sorted(KNOWN_FIELDS))}",
+        )
 
     def text_field(name: str, required: bool = False, max_len: int = 100_000) -> str:
         value = data.get(name)
@@ -136,8 +160,11 @@ def _build(
 
     nid = text_field("id", required=True)
     if not ID_RE.match(nid):
-        raise fail(f"id {nid!r} must be ASCII letters, digits, '.', '_' or '-' (it is used in "
-                   "URLs and must never change)", "id")
+        raise fail(
+            f"id {nid!r} must be ASCII letters, digits, '.', '_' or '-' (it is used in "
+            "URLs and must never change)",
+            "id",
+        )
     title = text_field("title", required=True, max_len=200)
     department = text_field("department", required=True, max_len=100)
     summary = text_field("summary", max_len=1000)
@@ -151,24 +178,32 @@ def _build(
         raise fail("this field is required", "category", line=lines.line(()) or 2)
     cat = catalogue.resolve_category(str(raw_cat))
     if cat is None:
-        raise fail(f"unknown 清单 category {raw_cat!r}", "category",
-                   hint="valid: " + ", ".join(f"{c.slug} ({c.name})"
-                                              for c in catalogue.categories.values()))
+        raise fail(
+            f"unknown 清单 category {raw_cat!r}",
+            "category",
+            hint="valid: "
+            + ", ".join(f"{c.slug} ({c.name})" for c in catalogue.categories.values()),
+        )
     raw_item = data.get("item")
     if raw_item is None:
-        raise fail("this field is required (the 清单 item number)", "item",
-                   line=lines.line(()) or 2)
+        raise fail(
+            "this field is required (the 清单 item number)", "item", line=lines.line(()) or 2
+        )
     if isinstance(raw_item, bool) or not isinstance(raw_item, int):
         raise fail(f"item must be a whole number, not {raw_item!r}", "item")
     entry = catalogue.items.get(raw_item)
     if entry is None:
-        raise fail(f"unknown 清单 item {raw_item}", "item",
-                   hint=f"items run 1–{max(catalogue.items)}")
+        raise fail(
+            f"unknown 清单 item {raw_item}", "item", hint=f"items run 1–{max(catalogue.items)}"
+        )
     if entry.category != cat.slug:
-        raise fail(f"item {raw_item} belongs to category {entry.category} "
-                   f"({catalogue.categories[entry.category].name}), not {cat.slug}", "item",
-                   hint=f"items of {cat.slug}: " +
-                   ", ".join(str(i.no) for i in catalogue.items_of(cat.slug)))
+        raise fail(
+            f"item {raw_item} belongs to category {entry.category} "
+            f"({catalogue.categories[entry.category].name}), not {cat.slug}",
+            "item",
+            hint=f"items of {cat.slug}: "
+            + ", ".join(str(i.no) for i in catalogue.items_of(cat.slug)),
+        )
 
     publish_at = _datetime(data.get("publish_at"), "publish_at", fail, tz, required=True)
     assert publish_at is not None
@@ -188,11 +223,24 @@ def _build(
     review = _paper_review(data.get("review"), fail) if data.get("review") is not None else None
 
     return Notice(
-        id=nid, title=title, category=cat.slug, item=raw_item, department=department,
-        summary=summary, body=body, publish_at=publish_at, expires_at=expires_at,
-        contact=contact, url=url, links=links, attachments=attachments,
-        channels=tuple(channels) if channels is not None else None, tags=tags, source=file,
-        paper_review=review, lines={**lines.as_dict(), "body": body_line},
+        id=nid,
+        title=title,
+        category=cat.slug,
+        item=raw_item,
+        department=department,
+        summary=summary,
+        body=body,
+        publish_at=publish_at,
+        expires_at=expires_at,
+        contact=contact,
+        url=url,
+        links=links,
+        attachments=attachments,
+        channels=tuple(channels) if channels is not None else None,
+        tags=tags,
+        source=file,
+        paper_review=review,
+        lines={**lines.as_dict(), "body": body_line},
     )
 
 
@@ -203,8 +251,11 @@ def _check_chars(s: str, file: str, first_line: int | None, fld: str) -> None:
             line = (first_line or 1) + before.count("\n") if fld == "body" else first_line
             col = i - before.rfind("\n")
             raise NoticeError(
-                f"control character U+{ord(ch):04X} at column {col}", file=file, line=line,
-                field=fld, hint="remove it: it breaks feeds and can hide text from reviewers",
+                f"control character U+{ord(ch):04X} at column {col}",
+                file=file,
+                line=line,
+                field=fld,
+                hint="remove it: it breaks feeds and can hide text from reviewers",
             )
 
 
@@ -217,12 +268,17 @@ def _check_front_matter_chars(fm: str, file: str) -> None:
         for col, ch in enumerate(line, start=1):
             if is_bad_char(ch):
                 raise NoticeError(
-                    f"control character U+{ord(ch):04X} at column {col}", file=file, line=n,
-                    field=key, hint="remove it: it breaks feeds and can hide text from reviewers")
+                    f"control character U+{ord(ch):04X} at column {col}",
+                    file=file,
+                    line=n,
+                    field=key,
+                    hint="remove it: it breaks feeds and can hide text from reviewers",
+                )
 
 
-def _datetime(value: Any, fld: str, fail: Any, tz: ZoneInfo, required: bool = False
-              ) -> datetime | None:
+def _datetime(
+    value: Any, fld: str, fail: Any, tz: ZoneInfo, required: bool = False
+) -> datetime | None:
     if value is None or value == "":
         if required:
             raise fail("this field is required", fld)
@@ -233,13 +289,17 @@ def _datetime(value: Any, fld: str, fail: Any, tz: ZoneInfo, required: bool = Fa
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise fail(f"{text!r} is not a date and time", fld,
-                   hint="write it like 2025-04-10 09:00+08:00") from None
+        raise fail(
+            f"{text!r} is not a date and time", fld, hint="write it like 2025-04-10 09:00+08:00"
+        ) from None
     if dt.tzinfo is None:
         offset = datetime.now(tz).strftime("%z")
         suggestion = f"{dt:%Y-%m-%d %H:%M}{offset[:3]}:{offset[3:]}"
-        raise fail(f"{text!r} has no time zone, so it could be read as a different time", fld,
-                   hint=f"write {suggestion!r}")
+        raise fail(
+            f"{text!r} has no time zone, so it could be read as a different time",
+            fld,
+            hint=f"write {suggestion!r}",
+        )
     return dt.astimezone(tz)
 
 
@@ -284,8 +344,9 @@ def _attachments(value: Any, fail: Any, base_dir: Path | None) -> Iterable[Attac
         if not href:
             raise fail("an attachment needs file: or url:", fld)
         title = str(item.get("title") or href.rsplit("/", 1)[-1]).strip()
-        media_type = str(item.get("type") or mimetypes.guess_type(href)[0] or
-                         "application/octet-stream")
+        media_type = str(
+            item.get("type") or mimetypes.guess_type(href)[0] or "application/octet-stream"
+        )
         if href.startswith(("http://", "https://")):
             yield Attachment(title, href, media_type, None, "")
             continue
@@ -300,12 +361,16 @@ def _attachments(value: Any, fail: Any, base_dir: Path | None) -> Iterable[Attac
 
 def _paper_review(value: Any, fail: Any) -> PaperReview:
     if not isinstance(value, dict):
-        raise fail("review must be a block with reviewer(s), date, opinion, form_no, version",
-                   "review")
+        raise fail(
+            "review must be a block with reviewer(s), date, opinion, form_no, version", "review"
+        )
     unknown = sorted(set(value) - REVIEW_FIELDS)
     if unknown:
-        raise fail(f"unknown field {unknown[0]!r}", f"review.{unknown[0]}",
-                   hint=f"known: {', '.join(sorted(REVIEW_FIELDS))}")
+        raise fail(
+            f"unknown field {unknown[0]!r}",
+            f"review.{unknown[0]}",
+            hint=f"known: {', '.join(sorted(REVIEW_FIELDS))}",
+        )
     reviewers = value.get("reviewers") or value.get("reviewer")
     if isinstance(reviewers, str):
         reviewers = [r.strip() for r in re.split(r"[,，、]", reviewers) if r.strip()]
@@ -313,8 +378,11 @@ def _paper_review(value: Any, fail: Any) -> PaperReview:
         raise fail("a paper review names its reviewer(s)", "review.reviewer")
     version = str(value.get("version") or "").strip().lower()
     if not _HEX.match(version):
-        raise fail("review.version must be the version hash the form approved (at least 8 hex "
-                   "digits, as `publisher show ID` prints it)", "review.version")
+        raise fail(
+            "review.version must be the version hash the form approved (at least 8 hex "
+            "digits, as `publisher show ID` prints it)",
+            "review.version",
+        )
     raw_date = value.get("date")
     try:
         d = date.fromisoformat(str(raw_date))
@@ -325,22 +393,38 @@ def _paper_review(value: Any, fail: Any) -> PaperReview:
         if not isinstance(a, dict) or not a.get("rule") or not a.get("reason"):
             raise fail("each allow entry needs rule and reason", f"review.allow.{i}")
         allow.append(Allowance(str(a["rule"]), str(a["reason"])))
-    return PaperReview(tuple(reviewers), d, str(value.get("opinion") or "同意公开"),
-                       str(value.get("form_no") or ""), version, tuple(allow))
+    return PaperReview(
+        tuple(reviewers),
+        d,
+        str(value.get("opinion") or "同意公开"),
+        str(value.get("form_no") or ""),
+        version,
+        tuple(allow),
+    )
 
 
 # ------------------------------------------------------------------------------ folders
 
 
 def load_folder(
-    folder: Path, *, catalogue: Catalogue, tz: ZoneInfo, pattern: str = "**/*.md",
-    max_bytes: int = 2_000_000, root: Path | None = None,
+    folder: Path,
+    *,
+    catalogue: Catalogue,
+    tz: ZoneInfo,
+    pattern: str = "**/*.md",
+    max_bytes: int = 2_000_000,
+    root: Path | None = None,
 ) -> LoadResult:
     """Every notice under ``folder``. A bad file is reported and skipped; the others load."""
     result = LoadResult()
     if not folder.is_dir():
-        result.errors.append(NoticeError("items folder does not exist", file=str(folder),
-                                         hint="create it or set items.folder in config.yaml"))
+        result.errors.append(
+            NoticeError(
+                "items folder does not exist",
+                file=str(folder),
+                hint="create it or set items.folder in config.yaml",
+            )
+        )
         return result
     first_file: dict[str, str] = {}
     duplicates: set[str] = set()
@@ -349,8 +433,14 @@ def load_folder(
             continue
         shown = _shown(path, root)
         try:
-            notice = parse_notice(path.read_bytes(), file=shown, catalogue=catalogue, tz=tz,
-                                  base_dir=path.parent, max_bytes=max_bytes)
+            notice = parse_notice(
+                path.read_bytes(),
+                file=shown,
+                catalogue=catalogue,
+                tz=tz,
+                base_dir=path.parent,
+                max_bytes=max_bytes,
+            )
         except NoticeError as exc:
             result.errors.append(exc)
             continue
@@ -359,19 +449,29 @@ def load_folder(
             continue
         if notice.id in first_file:
             duplicates.add(notice.id)
-            result.errors.append(NoticeError(
-                f"duplicate id {notice.id!r}: also used by {first_file[notice.id]}",
-                file=shown, line=notice.lines.get("id"), field="id",
-                hint="ids are permanent; give one of the notices a new id"))
+            result.errors.append(
+                NoticeError(
+                    f"duplicate id {notice.id!r}: also used by {first_file[notice.id]}",
+                    file=shown,
+                    line=notice.lines.get("id"),
+                    field="id",
+                    hint="ids are permanent; give one of the notices a new id",
+                )
+            )
             continue
         first_file[notice.id] = shown
         result.notices[notice.id] = notice
     for nid in duplicates:
         # neither copy can be trusted to be "the" notice: hold both until a person decides
         notice = result.notices.pop(nid)
-        result.errors.append(NoticeError(
-            f"duplicate id {nid!r}: held back until only one file uses it",
-            file=notice.source, line=notice.lines.get("id"), field="id"))
+        result.errors.append(
+            NoticeError(
+                f"duplicate id {nid!r}: held back until only one file uses it",
+                file=notice.source,
+                line=notice.lines.get("id"),
+                field="id",
+            )
+        )
     return result
 
 
@@ -392,10 +492,17 @@ def _iso(dt: datetime | None) -> str | None:
 
 def canonical_dict(n: Notice) -> dict[str, Any]:
     return {
-        "id": n.id, "title": n.title, "category": n.category, "item": n.item,
-        "department": n.department, "summary": n.summary, "body": n.body,
-        "publish_at": _iso(n.publish_at), "expires_at": _iso(n.expires_at),
-        "contact": n.contact, "url": n.url,
+        "id": n.id,
+        "title": n.title,
+        "category": n.category,
+        "item": n.item,
+        "department": n.department,
+        "summary": n.summary,
+        "body": n.body,
+        "publish_at": _iso(n.publish_at),
+        "expires_at": _iso(n.expires_at),
+        "contact": n.contact,
+        "url": n.url,
         "links": [[link.title, link.url] for link in n.links],
         "attachments": [[a.title, a.href, a.media_type, a.size, a.sha256] for a in n.attachments],
         "channels": list(n.channels) if n.channels is not None else None,
@@ -405,8 +512,7 @@ def canonical_dict(n: Notice) -> dict[str, Any]:
 
 def canonical(n: Notice) -> str:
     """The exact text that is hashed, approved, stored and published (JSON, sorted keys)."""
-    return json.dumps(canonical_dict(n), ensure_ascii=False, sort_keys=True,
-                      separators=(",", ":"))
+    return json.dumps(canonical_dict(n), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def content_hash(canonical_text: str) -> str:
@@ -416,12 +522,19 @@ def content_hash(canonical_text: str) -> str:
 def from_canonical(text: str, tz: ZoneInfo) -> Notice:
     d = json.loads(text)
     return Notice(
-        id=d["id"], title=d["title"], category=d["category"], item=d["item"],
-        department=d["department"], summary=d["summary"], body=d["body"],
+        id=d["id"],
+        title=d["title"],
+        category=d["category"],
+        item=d["item"],
+        department=d["department"],
+        summary=d["summary"],
+        body=d["body"],
         publish_at=datetime.fromisoformat(d["publish_at"]).astimezone(tz),
-        expires_at=(datetime.fromisoformat(d["expires_at"]).astimezone(tz)
-                    if d["expires_at"] else None),
-        contact=d["contact"], url=d["url"],
+        expires_at=(
+            datetime.fromisoformat(d["expires_at"]).astimezone(tz) if d["expires_at"] else None
+        ),
+        contact=d["contact"],
+        url=d["url"],
         links=tuple(Link(t, u) for t, u in d["links"]),
         attachments=tuple(Attachment(*a) for a in d["attachments"]),
         channels=tuple(d["channels"]) if d["channels"] is not None else None,

@@ -17,16 +17,63 @@ from .model import Finding, Notice, Severity
 from .text import BIDI_CONTROLS, is_emoji, is_invisible, line_col, markdown_links
 from .text import normalise_for_matching as normalise
 
-SECRET_MARKINGS_BLOCK = ("绝密", "机密", "内部资料", "内部文件", "工作秘密", "内部使用",
-                         "不得外传", "严禁外传", "内部传阅", "仅供内部")
+SECRET_MARKINGS_BLOCK = (
+    "绝密",
+    "机密",
+    "内部资料",
+    "内部文件",
+    "工作秘密",
+    "内部使用",
+    "不得外传",
+    "严禁外传",
+    "内部传阅",
+    "仅供内部",
+)
 SECRET_MARKINGS_WARN = ("涉密", "商业秘密")
 
 DEFAULT_DENY_LIST = (
-    "娱乐平台", "官方平台", "官方网站入口", "开云", "kaiyun", "必赢", "新葡京", "葡京", "百家乐",
-    "棋牌", "彩票", "博彩", "赌场", "赌博", "真人视讯", "威尼斯人", "澳门银河", "澳门赌",
-    "太阳城集团", "体育投注", "电子游艺", "老虎机", "六合彩", "时时彩", "bet365", "365bet",
-    "乐鱼体育", "华体会", "米乐体育", "爱游戏体育", "半岛体育", "九游会", "亚博体育", "ob体育",
-    "开云体育", "星空体育", "球盘", "下注", "充值送", "首存", "注册送", "老虎机",
+    "娱乐平台",
+    "官方平台",
+    "官方网站入口",
+    "开云",
+    "kaiyun",
+    "必赢",
+    "新葡京",
+    "葡京",
+    "百家乐",
+    "棋牌",
+    "彩票",
+    "博彩",
+    "赌场",
+    "赌博",
+    "真人视讯",
+    "威尼斯人",
+    "澳门银河",
+    "澳门赌",
+    "太阳城集团",
+    "体育投注",
+    "电子游艺",
+    "老虎机",
+    "六合彩",
+    "时时彩",
+    "bet365",
+    "365bet",
+    "乐鱼体育",
+    "华体会",
+    "米乐体育",
+    "爱游戏体育",
+    "半岛体育",
+    "九游会",
+    "亚博体育",
+    "ob体育",
+    "开云体育",
+    "星空体育",
+    "球盘",
+    "下注",
+    "充值送",
+    "首存",
+    "注册送",
+    "老虎机",
 )
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -82,8 +129,9 @@ def attachment_fields(notice: Notice, notice_dir: Path | None) -> list[Field_]:
     if notice_dir is None:
         return out
     for i, a in enumerate(notice.attachments):
-        if not a.is_local or not (a.media_type.startswith("text/") or
-                                  a.href.endswith((".csv", ".txt", ".md", ".tsv"))):
+        if not a.is_local or not (
+            a.media_type.startswith("text/") or a.href.endswith((".csv", ".txt", ".md", ".tsv"))
+        ):
             continue
         try:
             text = (notice_dir / a.href).read_text("utf-8-sig", errors="replace")
@@ -94,7 +142,10 @@ def attachment_fields(notice: Notice, notice_dir: Path | None) -> list[Field_]:
 
 
 def run_rules(
-    notice: Notice, cfg: LintConfig, *, previous: Notice | None = None,
+    notice: Notice,
+    cfg: LintConfig,
+    *,
+    previous: Notice | None = None,
     extra_fields: list[Field_] | None = None,
 ) -> list[Finding]:
     fields = fields_of(notice) + list(extra_fields or [])
@@ -107,8 +158,10 @@ def run_rules(
     unique: dict[tuple[str, str, int | None, int | None], Finding] = {}
     for f in findings:
         unique.setdefault((f.rule, f.field, f.line, f.column), f)
-    return sorted(unique.values(), key=lambda f: (f.severity != Severity.BLOCK, f.field,
-                                                  f.line or 0, f.column or 0, f.rule))
+    return sorted(
+        unique.values(),
+        key=lambda f: (f.severity != Severity.BLOCK, f.field, f.line or 0, f.column or 0, f.rule),
+    )
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -122,8 +175,7 @@ def _at(fld: Field_, index: int) -> tuple[int | None, int | None]:
     return fld.line, None
 
 
-def _finding(rule: str, sev: Severity, msg: str, fld: Field_, index: int, excerpt: str
-             ) -> Finding:
+def _finding(rule: str, sev: Severity, msg: str, fld: Field_, index: int, excerpt: str) -> Finding:
     line, col = _at(fld, index)
     name = f"{fld.name} ({fld.file})" if fld.file else fld.name
     return Finding(rule, sev, msg, name, line, col, excerpt)
@@ -154,15 +206,32 @@ def _search_normalised(fld: Field_, words: tuple[str, ...]) -> Iterator[tuple[st
 def _secret_markings(fields: list[Field_], cfg: LintConfig) -> Iterator[Finding]:
     for fld in fields:
         for word, i in _search_normalised(fld, SECRET_MARKINGS_BLOCK):
-            yield _finding("secret-marking", Severity.BLOCK,
-                           f"secrecy marking '{word}': 涉密不上网、上网不涉密", fld, i, word)
+            yield _finding(
+                "secret-marking",
+                Severity.BLOCK,
+                f"secrecy marking '{word}': 涉密不上网、上网不涉密",
+                fld,
+                i,
+                word,
+            )
         for m in re.finditer(r"秘密(?:\s*[★☆*]|$)", fld.text, re.M):
-            yield _finding("secret-marking", Severity.BLOCK,
-                           "secrecy marking '秘密★': 涉密不上网、上网不涉密", fld, m.start(), "秘密")
+            yield _finding(
+                "secret-marking",
+                Severity.BLOCK,
+                "secrecy marking '秘密★': 涉密不上网、上网不涉密",
+                fld,
+                m.start(),
+                "秘密",
+            )
         for word, i in _search_normalised(fld, SECRET_MARKINGS_WARN):
-            yield _finding("secret-marking", Severity.WARN,
-                           f"'{word}' mentioned: check nothing classified is described", fld, i,
-                           word)
+            yield _finding(
+                "secret-marking",
+                Severity.WARN,
+                f"'{word}' mentioned: check nothing classified is described",
+                fld,
+                i,
+                word,
+            )
 
 
 def id_number_valid(s: str) -> bool:
@@ -195,51 +264,89 @@ def _personal_data(fields: list[Field_], cfg: LintConfig) -> Iterator[Finding]:
         for m in _ID_RE.finditer(text):
             if id_number_valid(m[1]):
                 id_spans.append(m.span(1))
-                yield _finding("id-number", Severity.BLOCK,
-                               "身份证号 (valid checksum): personal data must not be published",
-                               fld, m.start(1), mask(m[1]))
+                yield _finding(
+                    "id-number",
+                    Severity.BLOCK,
+                    "身份证号 (valid checksum): personal data must not be published",
+                    fld,
+                    m.start(1),
+                    mask(m[1]),
+                )
         for m in _CARD_RE.finditer(text):
             digits = re.sub(r"[ -]", "", m[1])
             if not 16 <= len(digits) <= 19 or any(a <= m.start(1) < b for a, b in id_spans):
                 continue
             if luhn_valid(digits) and not digits.startswith("0"):
-                yield _finding("bank-card", Severity.BLOCK,
-                               "银行卡号 (passes Luhn): personal data must not be published",
-                               fld, m.start(1), mask(digits))
+                yield _finding(
+                    "bank-card",
+                    Severity.BLOCK,
+                    "银行卡号 (passes Luhn): personal data must not be published",
+                    fld,
+                    m.start(1),
+                    mask(digits),
+                )
         for m in _MOBILE_RE.finditer(text):
             if any(a <= m.start(1) < b for a, b in id_spans):
                 continue
-            yield _finding("mobile", Severity.BLOCK,
-                           "手机号: personal contact data (office landlines are fine)",
-                           fld, m.start(1), mask(m[1]))
+            yield _finding(
+                "mobile",
+                Severity.BLOCK,
+                "手机号: personal contact data (office landlines are fine)",
+                fld,
+                m.start(1),
+                mask(m[1]),
+            )
         if cfg.student_id_pattern:
             for m in re.finditer(cfg.student_id_pattern, text):
-                yield _finding("student-id", cfg.student_id_severity,
-                               "学号 (matches review.student_id_pattern)", fld, m.start(),
-                               mask(m[0]))
+                yield _finding(
+                    "student-id",
+                    cfg.student_id_severity,
+                    "学号 (matches review.student_id_pattern)",
+                    fld,
+                    m.start(),
+                    mask(m[0]),
+                )
 
 
 def _spam(fields: list[Field_], cfg: LintConfig) -> Iterator[Finding]:
     words = tuple(dict.fromkeys(DEFAULT_DENY_LIST + cfg.deny_list))
     for fld in fields:
         for word, i in _search_normalised(fld, words):
-            yield _finding("spam", Severity.BLOCK,
-                           f"gambling/black-hat SEO term '{word}' (matched after normalising "
-                           "full-width, 繁体, hidden characters and emoji)", fld, i, word)
+            yield _finding(
+                "spam",
+                Severity.BLOCK,
+                f"gambling/black-hat SEO term '{word}' (matched after normalising "
+                "full-width, 繁体, hidden characters and emoji)",
+                fld,
+                i,
+                word,
+            )
 
 
 def _hidden(fields: list[Field_], cfg: LintConfig) -> Iterator[Finding]:
     for fld in fields:
         for m in BIDI_CONTROLS.finditer(fld.text):
-            yield _finding("hidden-text", Severity.BLOCK,
-                           f"bidirectional control U+{ord(m[0]):04X} can make text read "
-                           "differently from what is shown", fld, m.start(), "")
-        positions = [i for i, ch in enumerate(fld.text) if is_invisible(ch)
-                     and not BIDI_CONTROLS.match(ch)]
+            yield _finding(
+                "hidden-text",
+                Severity.BLOCK,
+                f"bidirectional control U+{ord(m[0]):04X} can make text read "
+                "differently from what is shown",
+                fld,
+                m.start(),
+                "",
+            )
+        positions = [
+            i for i, ch in enumerate(fld.text) if is_invisible(ch) and not BIDI_CONTROLS.match(ch)
+        ]
         if positions:
-            yield _finding("hidden-text", Severity.WARN,
-                           f"{len(positions)} invisible character(s) (zero-width or similar)",
-                           fld, positions[0], "")
+            yield _finding(
+                "hidden-text",
+                Severity.WARN,
+                f"{len(positions)} invisible character(s) (zero-width or similar)",
+                fld,
+                positions[0],
+                "",
+            )
 
 
 def _emoji(fields: list[Field_], cfg: LintConfig) -> Iterator[Finding]:
@@ -252,32 +359,53 @@ def _emoji(fields: list[Field_], cfg: LintConfig) -> Iterator[Finding]:
         positions = [i for i, ch in enumerate(fld.text) if is_emoji(ch)]
         if positions:
             chars = "".join(dict.fromkeys(fld.text[i] for i in positions))[:8]
-            yield _finding("emoji", sev,
-                           f"{len(positions)} emoji in formal text (spam uses them to dodge "
-                           "filters)", fld, positions[0], chars)
+            yield _finding(
+                "emoji",
+                sev,
+                f"{len(positions)} emoji in formal text (spam uses them to dodge filters)",
+                fld,
+                positions[0],
+                chars,
+            )
 
 
 RULES: tuple[Callable[[list[Field_], LintConfig], Iterator[Finding]], ...] = (
-    _secret_markings, _personal_data, _spam, _hidden, _emoji,
+    _secret_markings,
+    _personal_data,
+    _spam,
+    _hidden,
+    _emoji,
 )
 
 
-def _school_name(notice: Notice, fields: list[Field_], cfg: LintConfig,
-                 previous: Notice | None) -> Iterator[Finding]:
+def _school_name(
+    notice: Notice, fields: list[Field_], cfg: LintConfig, previous: Notice | None
+) -> Iterator[Finding]:
     names = (cfg.school_name, *cfg.school_name_aliases)
     own = [f for f in fields if not f.file]
     present = any(n in f.text for f in own for n in names)
     anchor = own[0] if own else Field_("title", notice.title, notice.lines.get("title"))
     if cfg.require_school_name and not present:
-        yield _finding("school-name", Severity.BLOCK,
-                       f"the official school name '{cfg.school_name}' does not appear",
-                       anchor, 0, "")
+        yield _finding(
+            "school-name",
+            Severity.BLOCK,
+            f"the official school name '{cfg.school_name}' does not appear",
+            anchor,
+            0,
+            "",
+        )
     if previous is not None and not present:
         before = " ".join(f.text for f in fields_of(previous))
         if any(n in before for n in names):
-            yield _finding("school-name", Severity.BLOCK,
-                           f"the official school name '{cfg.school_name}' was in the approved "
-                           "version and is gone from this one (a classic hijack)", anchor, 0, "")
+            yield _finding(
+                "school-name",
+                Severity.BLOCK,
+                f"the official school name '{cfg.school_name}' was in the approved "
+                "version and is gone from this one (a classic hijack)",
+                anchor,
+                0,
+                "",
+            )
     official = set(cfg.school_name)
     for fld in own:
         for m in _SCHOOLISH.finditer(fld.text):
@@ -287,9 +415,14 @@ def _school_name(notice: Notice, fields: list[Field_], cfg: LintConfig,
                 continue
             shared = len(set(cand) & official) / max(len(official), 1)
             if shared >= 0.6:
-                yield _finding("school-name", Severity.WARN,
-                               f"'{cand}' looks like an altered form of '{cfg.school_name}'",
-                               fld, m.start(), cand)
+                yield _finding(
+                    "school-name",
+                    Severity.WARN,
+                    f"'{cand}' looks like an altered form of '{cfg.school_name}'",
+                    fld,
+                    m.start(),
+                    cand,
+                )
 
 
 def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
@@ -312,17 +445,29 @@ def _link_domains(notice: Notice, fields: list[Field_], cfg: LintConfig) -> Iter
         targets.append((Field_(f"links.{i}", link.url, ln.get(f"links.{i}")), link.url, 0))
     for i, a in enumerate(notice.attachments):
         if not a.is_local:
-            targets.append((Field_(f"attachments.{i}", a.href, ln.get(f"attachments.{i}")),
-                            a.href, 0))
+            targets.append(
+                (Field_(f"attachments.{i}", a.href, ln.get(f"attachments.{i}")), a.href, 0)
+            )
     for fld, url, i in targets:
         parts = urlsplit(url)
         if parts.scheme in ("", "mailto", "tel") and not url.startswith("//"):
             continue
         if parts.scheme not in ("http", "https"):
-            yield _finding("link-domain", Severity.BLOCK,
-                           f"link with scheme '{parts.scheme}:' is not allowed", fld, i, url[:80])
+            yield _finding(
+                "link-domain",
+                Severity.BLOCK,
+                f"link with scheme '{parts.scheme}:' is not allowed",
+                fld,
+                i,
+                url[:80],
+            )
             continue
         if not _host_allowed(parts.hostname or "", allowed):
-            yield _finding("link-domain", Severity.BLOCK,
-                           f"link to {parts.hostname} is outside the allowed domains "
-                           f"({', '.join(allowed)})", fld, i, url[:80])
+            yield _finding(
+                "link-domain",
+                Severity.BLOCK,
+                f"link to {parts.hostname} is outside the allowed domains ({', '.join(allowed)})",
+                fld,
+                i,
+                url[:80],
+            )

@@ -59,8 +59,9 @@ class Gate:
 
     def findings(self, notice: Notice, notice_dir: Path | None) -> list[Finding]:
         previous = self.store.latest_approved(notice.id)
-        prev_notice = (from_canonical(previous.canonical, self.settings.tz)
-                       if previous is not None else None)
+        prev_notice = (
+            from_canonical(previous.canonical, self.settings.tz) if previous is not None else None
+        )
         extra = attachment_fields(notice, notice_dir) if self.lint.scan_attachments else []
         return run_rules(notice, self.lint, previous=prev_notice, extra_fields=extra)
 
@@ -68,46 +69,69 @@ class Gate:
         sha = content_hash(canonical(notice))
         findings = self.findings(notice, notice_dir)
         blocking = sum(1 for f in findings if f.severity == Severity.BLOCK)
-        self.store.record_review(notice.id, sha,
-                                 [{**asdict(f), "severity": str(f.severity)} for f in findings],
-                                 blocking, self.clock.now())
+        self.store.record_review(
+            notice.id,
+            sha,
+            [{**asdict(f), "severity": str(f.severity)} for f in findings],
+            blocking,
+            self.clock.now(),
+        )
         return ReviewReport(notice, sha, findings)
 
-    def approve(self, notice: Notice, notice_dir: Path | None, *, reviewers: Sequence[str],
-                opinion: str, allow: Mapping[str, str], form_no: str = "",
-                source: str = "cli", version: str | None = None,
-                require_review: bool = True) -> ApprovalResult:
+    def approve(
+        self,
+        notice: Notice,
+        notice_dir: Path | None,
+        *,
+        reviewers: Sequence[str],
+        opinion: str,
+        allow: Mapping[str, str],
+        form_no: str = "",
+        source: str = "cli",
+        version: str | None = None,
+        require_review: bool = True,
+    ) -> ApprovalResult:
         sha = content_hash(canonical(notice))
         if version and not sha.startswith(version.lower()):
             raise StaleReview(
                 f"{notice.source or notice.id} is now version {sha[:12]}, not {version}: the "
                 "file changed after it was reviewed; run `publisher review "
-                f"{notice.id}` again and approve what it shows")
+                f"{notice.id}` again and approve what it shows"
+            )
         if require_review:
             last = self.store.last_review(notice.id)
             if last is None:
-                raise ReviewError(f"{notice.id} has not been reviewed; run `publisher review "
-                                  f"{notice.id}` first")
+                raise ReviewError(
+                    f"{notice.id} has not been reviewed; run `publisher review {notice.id}` first"
+                )
             if last[0] != sha:
                 raise StaleReview(
                     f"{notice.source or notice.id} changed after `publisher review` (reviewed "
                     f"{last[0][:12]}, the file is now {sha[:12]}); review it again before "
-                    "approving")
+                    "approving"
+                )
         findings = self.findings(notice, notice_dir)
         blocked = sorted({f.rule for f in findings if f.severity == Severity.BLOCK} - set(allow))
         if blocked:
             raise BlockedByFindings(
                 blocked,
                 f"{notice.id}: blocking finding(s) {', '.join(blocked)}; fix the notice, or "
-                "pass --allow RULE --reason '…' for each after checking it by hand")
+                "pass --allow RULE --reason '…' for each after checking it by hand",
+            )
         for rule, reason in allow.items():
             if not reason.strip():
                 raise ReviewError(f"--allow {rule} needs a --reason that will be recorded")
         if not any(r.strip() for r in reviewers):
             raise ReviewError("approval needs a reviewer's name (--reviewer NAME)")
         return self.store.approve(
-            notice_id=notice.id, sha256=sha, reviewers=[r.strip() for r in reviewers],
-            opinion=opinion, form_no=form_no, source=source,
+            notice_id=notice.id,
+            sha256=sha,
+            reviewers=[r.strip() for r in reviewers],
+            opinion=opinion,
+            form_no=form_no,
+            source=source,
             allowances=[{"rule": k, "reason": v} for k, v in allow.items()],
             required=self.settings.model.review.signoffs_required,
-            channels=self.settings.route(notice), now=self.clock.now())
+            channels=self.settings.route(notice),
+            now=self.clock.now(),
+        )

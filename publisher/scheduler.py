@@ -30,8 +30,14 @@ log = logging.getLogger("publisher.scheduler")
 
 
 class Runner:
-    def __init__(self, app: Publisher, *, serve: bool = True, port: int | None = None,
-                 host: str | None = None) -> None:
+    def __init__(
+        self,
+        app: Publisher,
+        *,
+        serve: bool = True,
+        port: int | None = None,
+        host: str | None = None,
+    ) -> None:
         self.app = app
         self.settings = app.settings
         self.instance = default_worker_id()
@@ -43,9 +49,13 @@ class Runner:
         srv = self.settings.model.server
         self.server: Server | None = None
         if serve and srv.enabled:
-            self.server = Server(self.settings.output_dir, host or srv.host,
-                                 srv.port if port is None else port,
-                                 health=self.health, status=self.status_json)
+            self.server = Server(
+                self.settings.output_dir,
+                host or srv.host,
+                srv.port if port is None else port,
+                health=self.health,
+                status=self.status_json,
+            )
 
     # ---------------------------------------------------------------- jobs
 
@@ -90,9 +100,14 @@ class Runner:
             self.last_report = tick
             for name, r in tick.channels.items():
                 if r.outcomes or r.changed_files:
-                    log.info("%s: %s", name, ", ".join(
-                        [f"{k} {v}" for k, v in sorted(r.outcomes.items())] +
-                        ([f"{r.changed_files} file(s) written"] if r.changed_files else [])))
+                    log.info(
+                        "%s: %s",
+                        name,
+                        ", ".join(
+                            [f"{k} {v}" for k, v in sorted(r.outcomes.items())]
+                            + ([f"{r.changed_files} file(s) written"] if r.changed_files else [])
+                        ),
+                    )
                 if r.skipped and r.skipped != getattr(self, f"_said_{name}", None):
                     log.warning("%s: %s", name, r.skipped)
                     setattr(self, f"_said_{name}", r.skipped)
@@ -112,16 +127,23 @@ class Runner:
         ok = ok and self.scheduler.running
         body["last_tick"] = self.last_tick.isoformat() if self.last_tick else None
         body["paused"] = {s.name: s.paused for s in statuses if s.paused}
-        body["not_configured"] = {s.name: s.not_configured for s in statuses
-                                  if s.not_configured}
+        body["not_configured"] = {s.name: s.not_configured for s in statuses if s.not_configured}
         return ok, body
 
     def status_json(self) -> dict[str, Any]:
-        return {"channels": [
-            {"name": s.name, "type": s.type, "counts": s.counts, "paused": s.paused,
-             "not_configured": s.not_configured,
-             "built_at": s.built_at.isoformat() if s.built_at else None}
-            for s in self.app.status()]}
+        return {
+            "channels": [
+                {
+                    "name": s.name,
+                    "type": s.type,
+                    "counts": s.counts,
+                    "paused": s.paused,
+                    "not_configured": s.not_configured,
+                    "built_at": s.built_at.isoformat() if s.built_at else None,
+                }
+                for s in self.app.status()
+            ]
+        }
 
     # ---------------------------------------------------------------- life cycle
 
@@ -130,13 +152,24 @@ class Runner:
             self.server.start()
             log.info("serving %s at %s/", self.settings.output_dir, self.server.url)
         for s in self.settings.model.schedules:
-            self.scheduler.add_job(self.job, self.trigger(s), args=[s], id=s.name,
-                                   name=s.name, max_instances=1, coalesce=True,
-                                   misfire_grace_time=300)
+            self.scheduler.add_job(
+                self.job,
+                self.trigger(s),
+                args=[s],
+                id=s.name,
+                name=s.name,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=300,
+            )
         self.scheduler.start()
-        log.info("scheduler started: %s", ", ".join(
-            f"{s.name} ({s.cron or f'every {s.interval:g}s'})"
-            for s in self.settings.model.schedules))
+        log.info(
+            "scheduler started: %s",
+            ", ".join(
+                f"{s.name} ({s.cron or f'every {s.interval:g}s'})"
+                for s in self.settings.model.schedules
+            ),
+        )
 
     def stop(self) -> None:
         self.stopping.set()
@@ -148,8 +181,9 @@ class Runner:
 
     def run_forever(self, on_ready: Callable[[], None] | None = None) -> None:
         def handle(signum: int, _frame: Any) -> None:
-            log.info("received %s; finishing the current pass and stopping",
-                     signal.Signals(signum).name)
+            log.info(
+                "received %s; finishing the current pass and stopping", signal.Signals(signum).name
+            )
             self.stopping.set()
 
         for sig in (signal.SIGINT, signal.SIGTERM):

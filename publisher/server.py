@@ -84,21 +84,40 @@ class FileCache:
             if hit and hit[0] == key:
                 return hit[1]
         data = path.read_bytes()
-        compressible = content_type(path.name).split(";")[0].startswith(
-            ("text/", "application/rss", "application/atom", "application/json",
-             "application/xml", "image/svg"))
-        entry = _Entry(data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"', st.st_mtime,
-                       gzip.compress(data, 6, mtime=0) if compressible and len(data) > 256
-                       else None)
+        compressible = (
+            content_type(path.name)
+            .split(";")[0]
+            .startswith(
+                (
+                    "text/",
+                    "application/rss",
+                    "application/atom",
+                    "application/json",
+                    "application/xml",
+                    "image/svg",
+                )
+            )
+        )
+        entry = _Entry(
+            data,
+            '"' + hashlib.sha256(data).hexdigest()[:32] + '"',
+            st.st_mtime,
+            gzip.compress(data, 6, mtime=0) if compressible and len(data) > 256 else None,
+        )
         with self._lock:
             self._entries[str(path)] = (key, entry)
         return entry
 
 
 class Server:
-    def __init__(self, root: Path, host: str, port: int,
-                 health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
-                 status: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        host: str,
+        port: int,
+        health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
+        status: Callable[[], Any] | None = None,
+    ) -> None:
         self.root = root
         self.health = health
         self.status = status
@@ -123,8 +142,7 @@ class Server:
         return f"http://{host}:{port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="http",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -139,13 +157,13 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "disclosure-publisher"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
-    def do_HEAD(self) -> None:  # noqa: N802 - stdlib naming
+    def do_HEAD(self) -> None:
         self._serve(head=True)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._serve(head=False)
 
     def _json(self, code: int, body: Any) -> None:
@@ -169,16 +187,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, head: bool) -> None:
         path = unquote(urlsplit(self.path).path)
         if path in ("/health", "/healthz"):
-            ok, body = self.srv.health() if self.srv.health else (True, {})
-            self._json(200 if ok else 503, {"ok": ok, **body})
+            ok, report = self.srv.health() if self.srv.health else (True, {})
+            self._json(200 if ok else 503, {"ok": ok, **report})
             return
         if path == "/status.json" and self.srv.status:
             self._json(200, self.srv.status())
             return
         root = self.srv.root.resolve()
         target = (root / path.lstrip("/")).resolve()
-        if not target.is_relative_to(root) or any(p.startswith(".") for p in
-                                                  target.relative_to(root).parts):
+        if not target.is_relative_to(root) or any(
+            p.startswith(".") for p in target.relative_to(root).parts
+        ):
             self._error(HTTPStatus.NOT_FOUND, "not found")
             return
         if target.is_dir():
@@ -202,12 +221,17 @@ class _Handler(BaseHTTPRequestHandler):
             not_modified = entry.etag in [t.strip().removeprefix("W/") for t in inm.split(",")]
         elif ims is not None:
             try:
-                not_modified = int(entry.mtime) <= email.utils.parsedate_to_datetime(
-                    ims).timestamp()
+                not_modified = (
+                    int(entry.mtime) <= email.utils.parsedate_to_datetime(ims).timestamp()
+                )
             except (TypeError, ValueError):
                 not_modified = False
-        common = [("ETag", entry.etag), ("Last-Modified", last_modified),
-                  ("Cache-Control", cache_control(target.name)), ("Vary", "Accept-Encoding")]
+        common = [
+            ("ETag", entry.etag),
+            ("Last-Modified", last_modified),
+            ("Cache-Control", cache_control(target.name)),
+            ("Vary", "Accept-Encoding"),
+        ]
         if not_modified:
             self.send_response(HTTPStatus.NOT_MODIFIED)
             for k, v in common:
@@ -229,5 +253,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(body)
-
-

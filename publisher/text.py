@@ -18,15 +18,26 @@ _INVISIBLE = re.compile(
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 _EMOJI_RANGES = (
-    (0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x2300, 0x23FF),
-    (0x2190, 0x21FF), (0x1F1E6, 0x1F1FF), (0x3030, 0x3030), (0x303D, 0x303D),
-    (0x20E3, 0x20E3), (0x2122, 0x2122), (0x2139, 0x2139), (0x24C2, 0x24C2),
+    (0x1F000, 0x1FAFF),
+    (0x2600, 0x27BF),
+    (0x2B00, 0x2BFF),
+    (0x2300, 0x23FF),
+    (0x2190, 0x21FF),
+    (0x3030, 0x3030),
+    (0x303D, 0x303D),
+    (0x20E3, 0x20E3),
+    (0x2122, 0x2122),
+    (0x2139, 0x2139),
+    (0x24C2, 0x24C2),
 )
+_EMOJI = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _EMOJI_RANGES) + "]")
+# everything matching ignores: invisible characters, emoji and white space
+_DROP = re.compile(f"{_INVISIBLE.pattern}|{_EMOJI.pattern}|\\s")
+_SEPARATORS = frozenset("·•.。-_*~|/\\、,，")
 
 
 def is_emoji(ch: str) -> bool:
-    o = ord(ch)
-    return any(lo <= o <= hi for lo, hi in _EMOJI_RANGES)
+    return bool(_EMOJI.match(ch))
 
 
 def is_invisible(ch: str) -> bool:
@@ -36,25 +47,36 @@ def is_invisible(ch: str) -> bool:
 def xml_safe(s: str) -> str:
     """Drop characters XML 1.0 cannot carry (lxml raises on them; readers choke)."""
     return "".join(
-        ch for ch in s
-        if ch in "\t\n\r" or (0x20 <= ord(ch) <= 0xD7FF) or (0xE000 <= ord(ch) <= 0xFFFD)
+        ch
+        for ch in s
+        if ch in "\t\n\r"
+        or (0x20 <= ord(ch) <= 0xD7FF)
+        or (0xE000 <= ord(ch) <= 0xFFFD)
         or (0x10000 <= ord(ch) <= 0x10FFFF)
     )
 
 
+@lru_cache(maxsize=2048)
 def normalise_for_matching(text: str) -> tuple[str, list[int]]:
     """NFKC, invisible characters, emoji, spaces and separators removed, 繁→简.
 
     Returns the normalised text and, for each of its characters, the index in ``text`` it came
-    from, so a match can be reported at its real position.
+    from, so a match can be reported at its real position. (Cached: the rules ask for the same
+    field several times; callers must not modify the returned list.)
     """
     out: list[str] = []
     index: list[int] = []
+    drop = _DROP.match
     for i, ch in enumerate(text):
-        if is_invisible(ch) or is_emoji(ch) or ch.isspace():
+        if drop(ch):
+            continue
+        if ch.isascii():
+            if ch not in _SEPARATORS:
+                out.append(ch.lower())
+                index.append(i)
             continue
         for c in unicodedata.normalize("NFKC", ch):
-            if c.isspace() or c in "·•.。-_*~|/\\、,，":
+            if c.isspace() or c in _SEPARATORS:
                 continue
             for low in c.lower():
                 out.append(low)
@@ -90,7 +112,8 @@ def _md() -> MarkdownIt:
 
 
 def render_markdown(body: str) -> str:
-    return _md().render(body)
+    html: str = _md().render(body)
+    return html
 
 
 def markdown_links(body: str) -> list[tuple[str, int]]:
@@ -121,7 +144,11 @@ def plain_text(body: str) -> str:
     text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
     text = re.sub(r"^\s*[-*+]\s+", "· ", text, flags=re.M)
     text = re.sub(r"^\s*\|?\s*:?-{3,}.*$\n?", "", text, flags=re.M)  # table rulers
-    text = re.sub(r"^\s*\|(.*)\|\s*$", lambda m: "  ".join(
-        c.strip() for c in m[1].split("|")), text, flags=re.M)  # table rows: cells spaced
+    text = re.sub(
+        r"^\s*\|(.*)\|\s*$",
+        lambda m: "  ".join(c.strip() for c in m[1].split("|")),
+        text,
+        flags=re.M,
+    )  # table rows: cells spaced
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.strip()

@@ -45,17 +45,23 @@ class Views:
         if v.approved_at is None or v.revision is None:
             raise NotApproved(f"version {v.sha256[:12]} of {v.notice_id!r} is not approved")
         if content_hash(v.canonical) != v.sha256:
-            raise NotApproved(f"stored text of {v.notice_id!r} does not match its approved hash "
-                              f"{v.sha256[:12]}; refusing to publish it")
+            raise NotApproved(
+                f"stored text of {v.notice_id!r} does not match its approved hash "
+                f"{v.sha256[:12]}; refusing to publish it"
+            )
         notice = from_canonical(v.canonical, self.site.timezone)
         cat = self.catalogue.categories.get(notice.category)
         item = self.catalogue.items.get(notice.item)
         view = PublishedNotice(
-            notice=notice, sha256=v.sha256, url=notice_url(self.site, notice.id, notice.url),
-            html=render_markdown(notice.body), approved_at=v.approved_at.astimezone(
-                self.site.timezone),
-            revision=v.revision, category_name=cat.name if cat else notice.category,
-            item_text=item.text if item else "", previous_sha256=previous_sha,
+            notice=notice,
+            sha256=v.sha256,
+            url=notice_url(self.site, notice.id, notice.url),
+            html=render_markdown(notice.body),
+            approved_at=v.approved_at.astimezone(self.site.timezone),
+            revision=v.revision,
+            category_name=cat.name if cat else notice.category,
+            item_text=item.text if item else "",
+            previous_sha256=previous_sha,
         )
         with self._lock:
             self._cache[key] = view

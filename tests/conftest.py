@@ -61,13 +61,26 @@ schedules:
 """
 
 
-def notice_text(nid: str = "n1", *, title: str = "测试示范大学招生章程", category: str = "zsks",
-                item: int = 7, body: str = "正文第一段。\n\n正文第二段。",
-                publish_at: str = "2026-11-26 09:00+08:00", expires_at: str | None = None,
-                extra: str = "") -> str:
+def notice_text(
+    nid: str = "n1",
+    *,
+    title: str = "测试示范大学招生章程",
+    category: str = "zsks",
+    item: int = 7,
+    body: str = "正文第一段。\n\n正文第二段。",
+    publish_at: str = "2026-11-26 09:00+08:00",
+    expires_at: str | None = None,
+    extra: str = "",
+) -> str:
     lines = [
-        "---", f"id: {nid}", f"title: {title}", f"category: {category}", f"item: {item}",
-        "department: 招生就业处", "summary: 摘要。", f"publish_at: {publish_at}",
+        "---",
+        f"id: {nid}",
+        f"title: {title}",
+        f"category: {category}",
+        f"item: {item}",
+        "department: 招生就业处",
+        "summary: 摘要。",
+        f"publish_at: {publish_at}",
     ]
     if expires_at:
         lines.append(f"expires_at: {expires_at}")
@@ -137,10 +150,11 @@ def pg_url() -> str:
     try:
         import psycopg
 
-        with psycopg.connect(PG_URL.replace("postgresql://", "postgresql://", 1),
-                             connect_timeout=3):
+        with psycopg.connect(
+            PG_URL.replace("postgresql://", "postgresql://", 1), connect_timeout=3
+        ):
             pass
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required under CI=true but unreachable: {exc}")
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")

@@ -43,7 +43,9 @@ def test_unknown_setting_names_line_and_field(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    text = SITE + """\
+    text = (
+        SITE
+        + """\
 channels:
   - name: feed
     type: rsss
@@ -58,6 +60,7 @@ schedules:
   - name: t
     cron: "61 * * * *"
 """
+    )
     errs = problems(text, tmp_path)
     by_field = {e.field: e for e in errs}
     assert "rss" in by_field["channels.0.type"].describe()  # lists the valid types
@@ -88,11 +91,15 @@ def test_bad_timezone_and_missing_site(tmp_path: Path) -> None:
     assert errs[0].field == "site" and "required" in errs[0].describe()
 
 
-def test_missing_env_makes_channel_not_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                  ) -> None:
+def test_missing_env_makes_channel_not_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NO_SUCH_KEY", raising=False)
-    s = parse(SITE + "channels:\n  - name: g\n    type: wecom\n    options:\n"
-              "      webhook_url: https://qyapi.weixin.qq.com/x?key=${NO_SUCH_KEY}\n", tmp_path)
+    s = parse(
+        SITE + "channels:\n  - name: g\n    type: wecom\n    options:\n"
+        "      webhook_url: https://qyapi.weixin.qq.com/x?key=${NO_SUCH_KEY}\n",
+        tmp_path,
+    )
     opts = s.channels["g"].options  # type: ignore[attr-defined]
     assert isinstance(opts.webhook_url, MissingSecret)
     app = Publisher(s)
@@ -105,8 +112,11 @@ def test_missing_env_makes_channel_not_configured(tmp_path: Path, monkeypatch: p
 
 def test_secret_never_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROBOT_KEY", "sk-very-secret-value-123456")
-    s = parse(SITE + "channels:\n  - name: g\n    type: wecom\n    options:\n"
-              "      webhook_url: https://qyapi.weixin.qq.com/x?key=${ROBOT_KEY}\n", tmp_path)
+    s = parse(
+        SITE + "channels:\n  - name: g\n    type: wecom\n    options:\n"
+        "      webhook_url: https://qyapi.weixin.qq.com/x?key=${ROBOT_KEY}\n",
+        tmp_path,
+    )
     opts = s.channels["g"].options  # type: ignore[attr-defined]
     assert "sk-very-secret" not in repr(opts) and "sk-very-secret" not in str(opts)
     assert opts.webhook_url.reveal().endswith("sk-very-secret-value-123456")
@@ -128,7 +138,9 @@ def test_routes_and_overrides(tmp_path: Path) -> None:
 
     from .conftest import START
 
-    s = parse(SITE + """\
+    s = parse(
+        SITE
+        + """\
 channels:
   - {name: a, type: rss}
   - {name: b, type: signage}
@@ -136,11 +148,21 @@ channels:
 routes:
   - {categories: [招生考试信息], channels: [a, b]}
   - {items: [37], channels: [c]}
-""", tmp_path)
+""",
+        tmp_path,
+    )
     from publisher.model import Notice
 
-    n = Notice(id="x", title="t", category="zsks", item=7, department="d", summary="",
-               body="b", publish_at=START)
+    n = Notice(
+        id="x",
+        title="t",
+        category="zsks",
+        item=7,
+        department="d",
+        summary="",
+        body="b",
+        publish_at=START,
+    )
     assert s.route(n) == ["a", "b"]  # a category name is accepted and resolved to its slug
     assert s.route(replace(n, category="xsgl", item=37)) == ["c"]
     assert s.route(replace(n, channels=("-b", "+c"))) == ["a", "c"]

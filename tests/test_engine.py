@@ -16,7 +16,7 @@ def states(app: object, nid: str = "n1") -> dict[str, DeliveryState]:
 
 
 def group(app: object, nid: str = "n1") -> object:
-    return [d for d in app.store.deliveries_of(nid) if d.channel == "group"][0]  # type: ignore[attr-defined]
+    return next(d for d in app.store.deliveries_of(nid) if d.channel == "group")  # type: ignore[attr-defined]
 
 
 def test_one_tick_publishes_to_all_three_channels(site: Site, wecom: WeComServer) -> None:
@@ -35,8 +35,9 @@ def test_one_tick_publishes_to_all_three_channels(site: Site, wecom: WeComServer
         assert events.count("delivery.sent") == 3 and "approved" in events
 
 
-def test_rate_limit_code_honours_the_wait_for_the_whole_robot(site: Site, wecom: WeComServer
-                                                              ) -> None:
+def test_rate_limit_code_honours_the_wait_for_the_whole_robot(
+    site: Site, wecom: WeComServer
+) -> None:
     site.write("n1")
     site.write("n2", title="第二条")
     wecom.behaviour.force = [{"errcode": 45009, "errmsg": "api freq out of limit"}]
@@ -57,8 +58,9 @@ def test_rate_limit_code_honours_the_wait_for_the_whole_robot(site: Site, wecom:
         assert len(wecom.received) == 2
 
 
-def test_transient_errors_back_off_then_die_then_retry_requeues(site: Site,
-                                                                 wecom: WeComServer) -> None:
+def test_transient_errors_back_off_then_die_then_retry_requeues(
+    site: Site, wecom: WeComServer
+) -> None:
     site.write("n1")
     wecom.behaviour.force = [{"errcode": -1, "errmsg": "system busy"}] * 4
     with site.app() as app:
@@ -88,8 +90,9 @@ def test_backoff_has_bounded_jitter(site: Site) -> None:
             assert len(values) > 1  # jitter spreads retries of many deliveries
 
 
-def test_bad_key_pauses_the_channel_and_the_others_go_on(site: Site, wecom: WeComServer,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_bad_key_pauses_the_channel_and_the_others_go_on(
+    site: Site, wecom: WeComServer, caplog: pytest.LogCaptureFixture
+) -> None:
     site.write("n1")
     wecom.behaviour.key = "the-right-key-is-another-one"  # our URL's key is now wrong
     with site.app() as app, caplog.at_level(logging.ERROR):
@@ -110,16 +113,20 @@ def test_bad_key_pauses_the_channel_and_the_others_go_on(site: Site, wecom: WeCo
         assert states(app)["group"] == "sent"
 
 
-@pytest.mark.parametrize(("answer", "expected"), [
-    ({"errcode": 45002, "errmsg": "too large"}, "failed"),
-    ({"errcode": 40008, "errmsg": "bad type"}, "failed"),
-    ({"errcode": 12345, "errmsg": "never heard of it"}, "failed"),
-    ({"errcode": 0, "errmsg": "ok"}, "sent"),
-    ({"errcode": 0, "errmsg": "ok", "_status": 502}, "pending"),
-    ({"errcode": 93000, "errmsg": "invalid webhook url"}, "pending"),
-])
-def test_errcode_in_the_200_body_decides(site: Site, wecom: WeComServer, answer: dict,
-                                         expected: str) -> None:
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"errcode": 45002, "errmsg": "too large"}, "failed"),
+        ({"errcode": 40008, "errmsg": "bad type"}, "failed"),
+        ({"errcode": 12345, "errmsg": "never heard of it"}, "failed"),
+        ({"errcode": 0, "errmsg": "ok"}, "sent"),
+        ({"errcode": 0, "errmsg": "ok", "_status": 502}, "pending"),
+        ({"errcode": 93000, "errmsg": "invalid webhook url"}, "pending"),
+    ],
+)
+def test_errcode_in_the_200_body_decides(
+    site: Site, wecom: WeComServer, answer: dict, expected: str
+) -> None:
     site.write("n1")
     wecom.behaviour.force = [dict(answer)]
     with site.app() as app:
@@ -146,8 +153,9 @@ def test_unknown_outcome_is_retried_once_then_held(site: Site, wecom: WeComServe
         assert counts["group"]["unknown"] == 1
 
 
-def test_connection_refused_is_a_plain_retry(site: Site, wecom: WeComServer,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connection_refused_is_a_plain_retry(
+    site: Site, wecom: WeComServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from .vendors import free_port
 
     monkeypatch.setenv("TEST_WECOM_URL", f"http://127.0.0.1:{free_port()}/send?key=abcdefgh")

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels.base import Payload
 from publisher.errors import BlockedByFindings, NotApproved, ReviewError, StaleReview
 from publisher.items import content_hash, from_canonical
 from publisher.model import DeliveryState
@@ -34,7 +33,9 @@ def test_approval_needs_a_review_of_the_same_bytes(site: Site) -> None:
         with pytest.raises(ReviewError, match="not been reviewed"):
             app.approve("n1", reviewer="李明")
         rep = app.review("n1")
-        site.write("n1", body="审查之后被改过的正文。")  # the file changes between review and approval
+        site.write(
+            "n1", body="审查之后被改过的正文。"
+        )  # the file changes between review and approval
         with pytest.raises(StaleReview, match="changed after"):
             app.approve("n1", reviewer="李明")
         with pytest.raises(StaleReview):
@@ -144,8 +145,11 @@ def test_tampered_stored_text_is_never_published(site: Site, wecom: WeComServer)
         data = json.loads(row.canonical)
         data["body"] = "被篡改的正文"
         with app.store.tx() as conn:
-            conn.execute(update(versions).where(versions.c.sha256 == row.sha256)
-                         .values(canonical=json.dumps(data, ensure_ascii=False)))
+            conn.execute(
+                update(versions)
+                .where(versions.c.sha256 == row.sha256)
+                .values(canonical=json.dumps(data, ensure_ascii=False))
+            )
         app.tick()
         assert wecom.received == []
         states = {d.channel: d.state for d in app.store.deliveries_of("n1")}
@@ -156,18 +160,25 @@ def test_tampered_stored_text_is_never_published(site: Site, wecom: WeComServer)
 # --------------------------------------------------------------------------- the property
 
 ACTIONS = st.lists(
-    st.tuples(st.sampled_from(["edit", "review", "approve", "approve_stale", "tick",
-                               "withdraw"]),
-              st.integers(0, 2), st.integers(0, 3)),
-    min_size=1, max_size=14,
+    st.tuples(
+        st.sampled_from(["edit", "review", "approve", "approve_stale", "tick", "withdraw"]),
+        st.integers(0, 2),
+        st.integers(0, 3),
+    ),
+    min_size=1,
+    max_size=14,
 )
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(ACTIONS)
-def test_nothing_unapproved_ever_reaches_a_channel(wecom: WeComServer,
-                                                  actions: list[tuple[str, int, int]]) -> None:
+def test_nothing_unapproved_ever_reaches_a_channel(
+    wecom: WeComServer, actions: list[tuple[str, int, int]]
+) -> None:
     """Random edits, reviews, approvals (some of stale reviews), ticks and withdrawals: every
     byte any channel is handed derives from a version that was approved at that moment."""
     wecom.received.clear()
@@ -182,10 +193,10 @@ def test_nothing_unapproved_ever_reaches_a_channel(wecom: WeComServer,
             def approved_now(sha: str) -> bool:
                 try:
                     return app.store.version(sha).approved_at is not None
-                except Exception:  # noqa: BLE001
+                except Exception:
                     return False
 
-            for name, ch in app.channels.items():
+            for _name, ch in app.channels.items():
                 if ch.kind == "state":
                     orig = ch.render_documents
 
@@ -223,7 +234,7 @@ def test_nothing_unapproved_ever_reaches_a_channel(wecom: WeComServer,
                         app.withdraw(nid, "测试撤回")
                 except (ReviewError, NotApproved):
                     pass
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     if "already withdrawn" not in str(exc):
                         raise
                 for sha, body in seen:

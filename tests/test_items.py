@@ -41,17 +41,28 @@ def test_catalogue_has_50_items_in_10_categories() -> None:
 
 
 def test_catalogue_override(tmp_path: Path) -> None:
-    cat = load_catalogue(None, [{"no": 51, "category": "qt", "text": "校园开放日安排"},
-                                {"no": 22, "text": "更正后的表述"}])
+    cat = load_catalogue(
+        None,
+        [
+            {"no": 51, "category": "qt", "text": "校园开放日安排"},
+            {"no": 22, "text": "更正后的表述"},
+        ],
+    )
     assert cat.items[51].category == "qt" and cat.items[22].text == "更正后的表述"
 
 
 def test_parses_a_full_notice() -> None:
-    n = parse(notice_text("a-1", expires_at="2026-12-04 18:00+08:00", extra="""
+    n = parse(
+        notice_text(
+            "a-1",
+            expires_at="2026-12-04 18:00+08:00",
+            extra="""
         links:
           - {title: 阳光高考, url: "https://gaokao.chsi.com.cn/"}
         tags: [公示]
-        """))
+        """,
+        )
+    )
     assert n.id == "a-1" and n.category == "zsks" and n.item == 7  # type: ignore[attr-defined]
     assert n.publish_at.utcoffset().total_seconds() == 8 * 3600  # type: ignore[attr-defined]
     assert n.expires_at.day == 4  # type: ignore[attr-defined]
@@ -129,12 +140,16 @@ def test_duplicate_ids_hold_both_and_load_the_rest(tmp_path: Path) -> None:
 
 def test_hash_ignores_paper_review_and_source_but_not_content() -> None:
     base = parse(notice_text())
-    reviewed = parse(notice_text(extra="""
+    reviewed = parse(
+        notice_text(
+            extra="""
         review:
           reviewer: 李明
           date: 2026-11-20
           version: 0123456789abcdef
-        """))
+        """
+        )
+    )
     assert content_hash(canonical(base)) == content_hash(canonical(reviewed))  # type: ignore[arg-type]
     edited = parse(notice_text(body="正文第一段。\n\n正文第二段！"))
     assert content_hash(canonical(base)) != content_hash(canonical(edited))  # type: ignore[arg-type]
@@ -162,21 +177,35 @@ def test_canonical_round_trip() -> None:
 # --------------------------------------------------------------------------- properties
 
 printable = st.text(
-    st.characters(blacklist_categories=("Cs", "Co", "Cc"), blacklist_characters="\u2028\u2029"
-                  "\x85\ufeff"),
-    min_size=1, max_size=80,
+    st.characters(
+        blacklist_categories=("Cs", "Co", "Cc"), blacklist_characters="\u2028\u2029\x85\ufeff"
+    ),
+    min_size=1,
+    max_size=80,
 ).filter(lambda s: s.strip() != "" and not any(is_bad_char(c) for c in s))
 
 
 @settings(max_examples=150, deadline=None)
-@given(title=printable, body=st.text(min_size=1, max_size=400).filter(
-    lambda s: s.strip() != "" and not any(is_bad_char(c) for c in s)))
+@given(
+    title=printable,
+    body=st.text(min_size=1, max_size=400).filter(
+        lambda s: s.strip() != "" and not any(is_bad_char(c) for c in s)
+    ),
+)
 def test_any_clean_title_and_body_round_trip_through_the_parser(title: str, body: str) -> None:
     import yaml
 
-    fm = yaml.safe_dump({"id": "p", "title": title, "category": "zsks", "item": 7,
-                         "department": "招生就业处", "publish_at": "2026-11-26T09:00:00+08:00"},
-                        allow_unicode=True)
+    fm = yaml.safe_dump(
+        {
+            "id": "p",
+            "title": title,
+            "category": "zsks",
+            "item": 7,
+            "department": "招生就业处",
+            "publish_at": "2026-11-26T09:00:00+08:00",
+        },
+        allow_unicode=True,
+    )
     body_n = body.replace("\r\n", "\n").replace("\r", "\n")
     if body_n.strip("\n").strip() == "" or "\n---" in "\n" + body_n:
         return

@@ -12,8 +12,17 @@ from publisher.text import normalise_for_matching
 from .conftest import START
 
 CFG = LintConfig(school_name="测试示范大学", allowed_domains=("example.edu.cn",))
-BASE = Notice(id="x", title="测试示范大学通知", category="zsks", item=7, department="招生就业处",
-              summary="", body="正文。", publish_at=START, lines={"title": 3, "body": 11})
+BASE = Notice(
+    id="x",
+    title="测试示范大学通知",
+    category="zsks",
+    item=7,
+    department="招生就业处",
+    summary="",
+    body="正文。",
+    publish_at=START,
+    lines={"title": 3, "body": 11},
+)
 
 VALID_ID = "11010519491231002X"  # the checksum-valid example from GB 11643
 VALID_CARD = "6222021234567890128"  # 19 digits, passes Luhn
@@ -36,7 +45,7 @@ def test_secret_markings_block_even_when_disguised() -> None:
     assert "secret-marking" in rules(lint("机\u200b密文件"), Severity.BLOCK)  # zero-width
     assert "secret-marking" in rules(lint("內部資料"), Severity.BLOCK)  # 繁体
     assert "secret-marking" in rules(lint("秘密★1年"), Severity.BLOCK)
-    f = [f for f in lint("第一行\n第二行 绝密 文件") if f.rule == "secret-marking"][0]
+    f = next(f for f in lint("第一行\n第二行 绝密 文件") if f.rule == "secret-marking")
     assert (f.line, f.column) == (12, 5)
 
 
@@ -61,15 +70,23 @@ def test_bank_card_luhn_and_mobile_but_not_landline() -> None:
 
 
 def test_student_id_is_a_setting() -> None:
-    cfg = replace(CFG, student_id_pattern=r"(?<!\d)20\d{8}(?!\d)",
-                  student_id_severity=Severity.BLOCK)
+    cfg = replace(
+        CFG, student_id_pattern=r"(?<!\d)20\d{8}(?!\d)", student_id_severity=Severity.BLOCK
+    )
     assert "student-id" in rules(lint("学号2023010101", cfg=cfg), Severity.BLOCK)
     assert "student-id" not in rules(lint("学号2023010101"))
 
 
 def test_spam_deny_list_after_normalisation() -> None:
-    for text in ("欢迎访问开云体育官网", "開雲體育", "开\u200b云\u200d体育", "开🎉云体育",
-                 "ｋａｉｙｕｎ", "百 家 乐", "KaiYun"):
+    for text in (
+        "欢迎访问开云体育官网",
+        "開雲體育",
+        "开\u200b云\u200d体育",
+        "开🎉云体育",
+        "ｋａｉｙｕｎ",
+        "百 家 乐",
+        "KaiYun",
+    ):
         assert "spam" in rules(lint(text), Severity.BLOCK), text
     assert "spam" not in rules(lint("港澳台地区招生"))
     cfg = replace(CFG, deny_list=("代写论文",))
@@ -121,10 +138,14 @@ def test_normalisation_index_map_points_into_the_original(text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(max_size=120), st.sampled_from(["绝密", "内部资料", "百家乐", "开云"]),
-       st.text(alphabet="\u200b\u200d\ufe0f 🎉", max_size=3))
-def test_a_marked_word_is_found_whatever_is_sprinkled_into_it(prefix: str, word: str,
-                                                               noise: str) -> None:
+@given(
+    st.text(max_size=120),
+    st.sampled_from(["绝密", "内部资料", "百家乐", "开云"]),
+    st.text(alphabet="\u200b\u200d\ufe0f 🎉", max_size=3),
+)
+def test_a_marked_word_is_found_whatever_is_sprinkled_into_it(
+    prefix: str, word: str, noise: str
+) -> None:
     disguised = noise.join(word)
     found = lint(prefix + "。" + disguised)
     assert rules(found, Severity.BLOCK) & {"secret-marking", "spam"}

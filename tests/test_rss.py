@@ -15,8 +15,12 @@ def parsed(site: Site, name: str = "all.rss.xml") -> feedparser.FeedParserDict:
 
 
 def test_rss_and_atom_fields(site: Site) -> None:
-    site.write("n1", expires_at="2026-12-04 18:00+08:00",
-               body="正文含**加粗**与[链接](https://www.example.edu.cn/a)。\n\n| 序号 | 姓名 |\n|---|---|\n| 1 | 王晓 |")
+    site.write(
+        "n1",
+        expires_at="2026-12-04 18:00+08:00",
+        body="正文含**加粗**与[链接](https://www.example.edu.cn/a)。\n\n"
+        "| 序号 | 姓名 |\n|---|---|\n| 1 | 王晓 |",
+    )
     with site.app() as app:
         approve(app, "n1")
         app.tick()
@@ -49,9 +53,16 @@ def test_rebuild_without_change_is_byte_identical(site: Site) -> None:
         approve(app, "n1")
         approve(app, "n2")
         app.tick()
-        before = {p: site.out(p).read_bytes() for p in
-                  ("feeds/all.rss.xml", "feeds/all.atom.xml", "index.html",
-                   "signage/landscape/manifest.json", "signage/landscape/index.html")}
+        before = {
+            p: site.out(p).read_bytes()
+            for p in (
+                "feeds/all.rss.xml",
+                "feeds/all.atom.xml",
+                "index.html",
+                "signage/landscape/manifest.json",
+                "signage/landscape/index.html",
+            )
+        }
         mtimes = {p: site.out(p).stat().st_mtime_ns for p in before}
         site.clock.advance(3600)
         report = app.tick(force_build=True)

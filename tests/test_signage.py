@@ -36,8 +36,10 @@ def test_manifest_and_slideshow_per_profile(site: Site) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("中文字。，！？；、\n abc123")), max_size=600),
-       st.integers(20, 200))
+@given(
+    st.text(alphabet=st.sampled_from(list("中文字。，！？；、\n abc123")), max_size=600),
+    st.integers(20, 200),
+)
 def test_paginate_keeps_every_character_and_respects_capacity(text: str, capacity: int) -> None:
     pages = paginate(text, capacity)
     assert all(len(p) <= capacity for p in pages)

@@ -45,12 +45,30 @@ def seed(store: Store, n: int = 1, channel: str = "c", publish_at: datetime = ST
     ids: list[int] = []
     for i in range(n):
         sha = f"{i:064x}"
-        store.save_version(notice_id=f"n{i}", source=f"n{i}.md", sha256=sha, canonical="{}",
-                           title="t", category="zsks", item=7, publish_at=publish_at,
-                           expires_at=None, now=START)
-        res = store.approve(notice_id=f"n{i}", sha256=sha, reviewers=["r"], opinion="",
-                            form_no="", source="cli", allowances=[], required=1,
-                            channels=[channel], now=START)
+        store.save_version(
+            notice_id=f"n{i}",
+            source=f"n{i}.md",
+            sha256=sha,
+            canonical="{}",
+            title="t",
+            category="zsks",
+            item=7,
+            publish_at=publish_at,
+            expires_at=None,
+            now=START,
+        )
+        res = store.approve(
+            notice_id=f"n{i}",
+            sha256=sha,
+            reviewers=["r"],
+            opinion="",
+            form_no="",
+            source="cli",
+            allowances=[],
+            required=1,
+            channels=[channel],
+            now=START,
+        )
         ids += res.deliveries
     return ids
 
@@ -80,11 +98,30 @@ def test_datetimes_come_back_zone_aware(store: Store) -> None:
 def test_claim_takes_only_due_work_and_honours_leases(store: Store) -> None:
     seed(store, 2)
     seed_future = START + timedelta(hours=1)
-    store.save_version(notice_id="later", source="", sha256="f" * 64, canonical="{}",
-                       title="t", category="zsks", item=7, publish_at=seed_future,
-                       expires_at=None, now=START)
-    store.approve(notice_id="later", sha256="f" * 64, reviewers=["r"], opinion="", form_no="",
-                  source="cli", allowances=[], required=1, channels=["c"], now=START)
+    store.save_version(
+        notice_id="later",
+        source="",
+        sha256="f" * 64,
+        canonical="{}",
+        title="t",
+        category="zsks",
+        item=7,
+        publish_at=seed_future,
+        expires_at=None,
+        now=START,
+    )
+    store.approve(
+        notice_id="later",
+        sha256="f" * 64,
+        reviewers=["r"],
+        opinion="",
+        form_no="",
+        source="cli",
+        allowances=[],
+        required=1,
+        channels=["c"],
+        now=START,
+    )
     got = store.claim("c", START, lease=60, limit=10, worker="w1")
     assert len(got) == 2 and all(d.state == DeliveryState.CLAIMED for d in got)
     assert store.claim("c", START + timedelta(seconds=30), 60, 10, "w2") == []
@@ -124,8 +161,9 @@ def test_concurrent_claimers_never_share_a_delivery(store: Store) -> None:
 def test_outcome_recording_and_requeue(store: Store) -> None:
     seed(store)
     d = store.claim("c", START, 60, 10, "w")[0]
-    store.finish(d, state=DeliveryState.DEAD, now=START, attempts=8, error="gave up",
-                 event="delivery.dead")
+    store.finish(
+        d, state=DeliveryState.DEAD, now=START, attempts=8, error="gave up", event="delivery.dead"
+    )
     assert store.delivery_counts() == {"c": {"dead": 1}}
     assert store.requeue(START) == 1
     again = store.claim("c", START, 60, 10, "w")

@@ -25,8 +25,9 @@ def test_news_card_limits(site: Site, wecom: WeComServer) -> None:
     assert len(article["description"].encode()) <= 512
 
 
-def test_long_markdown_falls_back_to_summary_and_link(make_site: object,
-                                                      wecom: WeComServer) -> None:
+def test_long_markdown_falls_back_to_summary_and_link(
+    make_site: object, wecom: WeComServer
+) -> None:
     site: Site = make_site(msgtype="markdown")  # type: ignore[operator]
     site.write("n1", body="很长的正文段落。" * 400)
     site.write("n2", body="短正文。")
@@ -42,8 +43,9 @@ def test_long_markdown_falls_back_to_summary_and_link(make_site: object,
     assert any("短正文。" in c for c in contents)
 
 
-def test_preview_is_exactly_what_is_sent_and_redacts_the_target(site: Site,
-                                                                wecom: WeComServer) -> None:
+def test_preview_is_exactly_what_is_sent_and_redacts_the_target(
+    site: Site, wecom: WeComServer
+) -> None:
     site.write("n1")
     with site.app() as app:
         approve(app, "n1")

@@ -41,7 +41,7 @@ class WeComServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 status, answer = outer.answer(self.path, raw)
@@ -59,8 +59,7 @@ class WeComServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     @property
@@ -97,8 +96,10 @@ class WeComServer:
                 for a in articles:
                     if not a.get("title") or not a.get("url"):
                         return 200, {"errcode": 40058, "errmsg": "title/url required"}
-                    if len(a["title"].encode()) > 128 or len(
-                            a.get("description", "").encode()) > 512:
+                    if (
+                        len(a["title"].encode()) > 128
+                        or len(a.get("description", "").encode()) > 512
+                    ):
                         return 200, {"errcode": 45002, "errmsg": "exceed max length"}
             else:
                 return 200, {"errcode": 40008, "errmsg": "invalid message type"}

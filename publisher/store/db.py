@@ -11,7 +11,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
-from sqlalchemy.pool import NullPool
 
 from ..errors import SchemaError, StoreError
 from ..model import redact
@@ -26,8 +25,13 @@ def make_engine(url: str) -> Engine:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, poolclass=NullPool,
-                                   connect_args={"timeout": 30, "check_same_thread": False})
+            # pooled: opening a SQLite connection (and its PRAGMAs) per query costs milliseconds
+            engine = create_engine(
+                url,
+                pool_size=8,
+                max_overflow=8,
+                connect_args={"timeout": 30, "check_same_thread": False},
+            )
             _sqlite_setup(engine)
             return engine
         if url.startswith("postgresql://") or url.startswith("postgres://"):

@@ -61,7 +61,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
 
 notices = Table(
-    "notices", metadata,
+    "notices",
+    metadata,
     Column("id", String(100), primary_key=True),
     Column("source", Text, nullable=False, server_default=""),
     Column("current_sha", String(64), nullable=True),  # newest version seen in the file
@@ -71,7 +72,8 @@ notices = Table(
 )
 
 versions = Table(
-    "versions", metadata,
+    "versions",
+    metadata,
     Column("sha256", String(64), primary_key=True),
     Column("notice_id", String(100), ForeignKey("notices.id"), nullable=False, index=True),
     Column("canonical", Text, nullable=False),
@@ -86,14 +88,16 @@ versions = Table(
 )
 
 blobs = Table(
-    "blobs", metadata,
+    "blobs",
+    metadata,
     Column("sha256", String(64), primary_key=True),
     Column("data", LargeBinary, nullable=False),
     Column("size", Integer, nullable=False),
 )
 
 reviews = Table(
-    "reviews", metadata,
+    "reviews",
+    metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("notice_id", String(100), nullable=False, index=True),
     Column("sha256", String(64), ForeignKey("versions.sha256"), nullable=False),
@@ -103,7 +107,8 @@ reviews = Table(
 )
 
 approvals = Table(
-    "approvals", metadata,
+    "approvals",
+    metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("notice_id", String(100), nullable=False, index=True),
     Column("sha256", String(64), ForeignKey("versions.sha256"), nullable=False),
@@ -117,7 +122,8 @@ approvals = Table(
 )
 
 deliveries = Table(
-    "deliveries", metadata,
+    "deliveries",
+    metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("notice_id", String(100), nullable=False, index=True),
     Column("sha256", String(64), ForeignKey("versions.sha256"), nullable=False),
@@ -140,7 +146,8 @@ deliveries = Table(
 )
 
 channel_state = Table(
-    "channel_state", metadata,
+    "channel_state",
+    metadata,
     Column("channel", String(64), primary_key=True),
     Column("paused_at", UTCDateTime, nullable=True),
     Column("paused_until", UTCDateTime, nullable=True),  # NULL with paused_at set: until resumed
@@ -150,7 +157,8 @@ channel_state = Table(
 )
 
 ticks = Table(
-    "ticks", metadata,
+    "ticks",
+    metadata,
     Column("schedule", String(100), primary_key=True),
     Column("fire_time", UTCDateTime, primary_key=True),
     Column("instance", String(100), nullable=False),
@@ -158,7 +166,8 @@ ticks = Table(
 )
 
 audit = Table(
-    "audit", metadata,
+    "audit",
+    metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("at", UTCDateTime, nullable=False, index=True),
     Column("event", String(32), nullable=False),

@@ -41,8 +41,9 @@ def upgrade() -> None:
         sa.Column("approved_at", UTCDateTime, nullable=True),
         sa.Column("revision", sa.Integer, nullable=True),
         sa.PrimaryKeyConstraint("sha256", name="pk_versions"),
-        sa.ForeignKeyConstraint(["notice_id"], ["notices.id"],
-                                name="fk_versions_notice_id_notices"),
+        sa.ForeignKeyConstraint(
+            ["notice_id"], ["notices.id"], name="fk_versions_notice_id_notices"
+        ),
     )
     op.create_index("ix_versions_notice_id", "versions", ["notice_id"])
     op.create_table(
@@ -61,8 +62,7 @@ def upgrade() -> None:
         sa.Column("findings", sa.Text, nullable=False),
         sa.Column("blocking", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_reviews"),
-        sa.ForeignKeyConstraint(["sha256"], ["versions.sha256"],
-                                name="fk_reviews_sha256_versions"),
+        sa.ForeignKeyConstraint(["sha256"], ["versions.sha256"], name="fk_reviews_sha256_versions"),
     )
     op.create_index("ix_reviews_notice_id", "reviews", ["notice_id"])
     op.create_table(
@@ -77,8 +77,9 @@ def upgrade() -> None:
         sa.Column("allowances", sa.Text, nullable=False, server_default="[]"),
         sa.Column("approved_at", UTCDateTime, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_approvals"),
-        sa.ForeignKeyConstraint(["sha256"], ["versions.sha256"],
-                                name="fk_approvals_sha256_versions"),
+        sa.ForeignKeyConstraint(
+            ["sha256"], ["versions.sha256"], name="fk_approvals_sha256_versions"
+        ),
         sa.UniqueConstraint("sha256", "reviewer", name="uq_approvals_sha256_reviewer"),
     )
     op.create_index("ix_approvals_notice_id", "approvals", ["notice_id"])
@@ -102,10 +103,12 @@ def upgrade() -> None:
         sa.Column("updated_at", UTCDateTime, nullable=False),
         sa.Column("sent_at", UTCDateTime, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_deliveries"),
-        sa.ForeignKeyConstraint(["sha256"], ["versions.sha256"],
-                                name="fk_deliveries_sha256_versions"),
-        sa.UniqueConstraint("sha256", "channel", "action",
-                            name="uq_deliveries_sha256_channel_action"),
+        sa.ForeignKeyConstraint(
+            ["sha256"], ["versions.sha256"], name="fk_deliveries_sha256_versions"
+        ),
+        sa.UniqueConstraint(
+            "sha256", "channel", "action", name="uq_deliveries_sha256_channel_action"
+        ),
     )
     op.create_index("ix_deliveries_notice_id", "deliveries", ["notice_id"])
     op.create_index("ix_deliveries_claim", "deliveries", ["channel", "state", "next_attempt_at"])
@@ -166,6 +169,15 @@ def downgrade() -> None:
     if bind.dialect.name != "sqlite":
         op.execute("DROP TRIGGER IF EXISTS audit_append_only ON audit")
         op.execute("DROP FUNCTION IF EXISTS audit_append_only()")
-    for table in ("audit", "ticks", "channel_state", "deliveries", "approvals", "reviews",
-                  "blobs", "versions", "notices"):
+    for table in (
+        "audit",
+        "ticks",
+        "channel_state",
+        "deliveries",
+        "approvals",
+        "reviews",
+        "blobs",
+        "versions",
+        "notices",
+    ):
         op.drop_table(table)

@@ -1,0 +1,32 @@
+"""Benchmarks. Each figure is printed beside a baseline measured in the same run (a ratio),
+because these machines are noisy. Run: ``./dev bench`` (or ``python -m bench``)."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from datetime import datetime
+
+from . import core
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m bench")
+    p.add_argument("--notices", type=int, default=1000)
+    p.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
+    args = p.parse_args()
+    print(f"# disclosure-publisher benchmarks, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
+    print(f"# {platform.node()} · {platform.machine()} · Python {sys.version.split()[0]}")
+    rows = core.run(args.notices, args.repeat)
+    width = max(len(r[0]) for r in rows)
+    for name, value, baseline_name, baseline, unit in rows:
+        print(
+            f"{name:<{width}}  {value:9.3f} {unit}   baseline ({baseline_name}) "
+            f"{baseline:9.3f} {unit}   ratio {value / baseline:6.2f}×"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

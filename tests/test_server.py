@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from publisher.server import Server
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
+    (tmp_path / "feeds").mkdir()
+    (tmp_path / "feeds" / "all.rss.xml").write_text("<rss>" + "公开" * 500 + "</rss>", "utf-8")
+    (tmp_path / "index.html").write_text("<h1>首页</h1>", "utf-8")
+    (tmp_path / ".publisher-files.feed.json").write_text("[]", "utf-8")
+    srv = Server(tmp_path, "127.0.0.1", 0, health=lambda: (True, {"store": "ok"}))
+    srv.start()
+    yield srv, tmp_path
+    srv.stop()
+
+
+def test_feed_headers_and_conditional_requests(served: tuple[Server, Path]) -> None:
+    srv, root = served
+    with httpx.Client(base_url=srv.url) as c:
+        r = c.get("/feeds/all.rss.xml")
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "application/rss+xml; charset=utf-8"
+        assert r.headers["cache-control"] == "public, max-age=900"
+        etag, modified = r.headers["etag"], r.headers["last-modified"]
+        assert c.get("/feeds/all.rss.xml", headers={"If-None-Match": etag}).status_code == 304
+        assert (
+            c.get("/feeds/all.rss.xml", headers={"If-Modified-Since": modified}).status_code == 304
+        )
+        (root / "feeds" / "all.rss.xml").write_text("<rss>changed</rss>", "utf-8")
+        r2 = c.get("/feeds/all.rss.xml", headers={"If-None-Match": etag})
+        assert r2.status_code == 200 and r2.headers["etag"] != etag
+
+
+def test_gzip_when_asked(served: tuple[Server, Path]) -> None:
+    srv, _ = served
+    with httpx.Client(base_url=srv.url) as c:
+        raw = c.get("/feeds/all.rss.xml", headers={"Accept-Encoding": "gzip"})
+        assert raw.headers["content-encoding"] == "gzip"
+        assert "公开" in raw.text  # httpx decodes it
+        plain = httpx.get(srv.url + "/feeds/all.rss.xml", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert len(raw.content) == len(plain.content)
+        assert int(raw.headers["content-length"]) < len(gzip.compress(plain.content)) + 64
+
+
+def test_index_traversal_hidden_files_and_health(served: tuple[Server, Path]) -> None:
+    srv, _ = served
+    with httpx.Client(base_url=srv.url) as c:
+        assert "首页" in c.get("/").text
+        assert c.get("/../../etc/passwd").status_code == 404
+        assert c.get("/%2e%2e/%2e%2e/etc/passwd").status_code == 404
+        assert c.get("/.publisher-files.feed.json").status_code == 404
+        assert c.get("/nope.xml").status_code == 404
+        h = c.get("/health")
+        assert h.status_code == 200 and h.json() == {"ok": True, "store": "ok"}
