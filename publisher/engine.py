@@ -245,36 +245,40 @@ class Engine:
         parts: int | None = None,
         total_parts: int | None = None,
     ) -> bool:
+        """Record what one attempt came to; True when the channel must stop for now."""
         now = self.clock.now()
         attempts = d.attempts + 1
         kind = outcome.kind
         reason = redact(outcome.reason)
-        detail: dict[str, Any] = {"outcome": str(kind), "parts": parts, "of": total_parts}
-        if kind == OutcomeKind.SENT:
+
+        def record(state: DeliveryState, event: str, counted: str, **kw: Any) -> None:
+            kw.setdefault("attempts", attempts)
+            kw.setdefault("error", reason)
             self.store.finish(
                 d,
-                state=DeliveryState.SENT,
+                state=state,
                 now=now,
-                attempts=attempts,
-                event="delivery.sent",
+                event=event,
                 parts_sent=parts,
-                **detail,
+                detail={"outcome": str(kind), "parts": parts, "of": total_parts},
+                **kw,
             )
-            report.count("sent")
+            report.count(counted)
+
+        if kind == OutcomeKind.SENT:
+            record(DeliveryState.SENT, "delivery.sent", "sent", error="")
             return False
         if kind == OutcomeKind.DISABLED:
             # the channel's configuration is wrong: stop it for everyone, tell a person, and
-            # keep the delivery (it was not this message's fault)
+            # keep the delivery (it was not this message's fault, so no attempt is counted)
             until = now + timedelta(seconds=outcome.after) if outcome.after else None
             self.store.pause_channel(ch.name, reason, now, until)
-            self.store.finish(
-                d,
-                state=DeliveryState.PENDING,
-                now=now,
+            record(
+                DeliveryState.PENDING,
+                "delivery.held",
+                "paused",
                 attempts=d.attempts,
                 error=f"channel paused: {reason}",
-                event="delivery.held",
-                **detail,
             )
             log.error(
                 "channel %s paused: %s (fix the configuration, then "
@@ -283,35 +287,18 @@ class Engine:
                 reason,
                 ch.name,
             )
-            report.count("paused")
             return True
         if kind == OutcomeKind.FAILED:
-            self.store.finish(
-                d,
-                state=DeliveryState.FAILED,
-                now=now,
-                attempts=attempts,
-                error=reason,
-                event="delivery.failed",
-                **detail,
-            )
+            record(DeliveryState.FAILED, "delivery.failed", "failed")
             log.error(
                 "channel %s: delivery %d of %s failed: %s", ch.name, d.id, d.notice_id, reason
             )
-            report.count("failed")
             return False
         if kind == OutcomeKind.UNKNOWN:
-            hold = getattr(ch, "on_unknown", "retry") == "hold" or d.unknowns >= 1
-            if hold:
-                self.store.finish(
-                    d,
-                    state=DeliveryState.UNKNOWN,
-                    now=now,
-                    attempts=attempts,
-                    error=reason,
-                    event="delivery.unknown",
-                    unknowns=d.unknowns + 1,
-                    **detail,
+            # it may have arrived: retry once (by default), then hold it for a person
+            if getattr(ch, "on_unknown", "retry") == "hold" or d.unknowns >= 1:
+                record(
+                    DeliveryState.UNKNOWN, "delivery.unknown", "unknown", unknowns=d.unknowns + 1
                 )
                 log.warning(
                     "channel %s: delivery %d may or may not have arrived (%s); held for a person",
@@ -319,32 +306,19 @@ class Engine:
                     d.id,
                     reason,
                 )
-                report.count("unknown")
-                return False
-            self.store.finish(
-                d,
-                state=DeliveryState.PENDING,
-                now=now,
-                attempts=attempts,
-                next_attempt_at=now + timedelta(seconds=self.backoff(attempts)),
-                error=f"unknown outcome: {reason}",
-                event="delivery.unknown",
-                unknowns=d.unknowns + 1,
-                **detail,
-            )
-            report.count("unknown")
+            else:
+                record(
+                    DeliveryState.PENDING,
+                    "delivery.unknown",
+                    "unknown",
+                    unknowns=d.unknowns + 1,
+                    error=f"unknown outcome: {reason}",
+                    next_attempt_at=now + timedelta(seconds=self.backoff(attempts)),
+                )
             return False
         # RETRY
         if attempts >= self.cfg.max_attempts:
-            self.store.finish(
-                d,
-                state=DeliveryState.DEAD,
-                now=now,
-                attempts=attempts,
-                error=reason,
-                event="delivery.dead",
-                **detail,
-            )
+            record(DeliveryState.DEAD, "delivery.dead", "dead")
             log.error(
                 "channel %s: delivery %d of %s is dead after %d attempts: %s",
                 ch.name,
@@ -353,7 +327,6 @@ class Engine:
                 attempts,
                 reason,
             )
-            report.count("dead")
             return False
         wait = self.backoff(attempts)
         if outcome.after is not None:
@@ -366,18 +339,12 @@ class Engine:
                 now,
                 now + timedelta(seconds=outcome.after),
             )
-        self.store.finish(
-            d,
-            state=DeliveryState.PENDING,
-            now=now,
-            attempts=attempts,
+        record(
+            DeliveryState.PENDING,
+            "delivery.retry",
+            "retry",
             next_attempt_at=now + timedelta(seconds=wait),
-            error=reason,
-            event="delivery.retry",
-            wait=round(wait, 1),
-            **detail,
         )
-        report.count("retry")
         return outcome.after is not None
 
     # ---------------------------------------------------------------- attachments

@@ -45,6 +45,7 @@ class Runner:
         self.last_tick: datetime | None = None
         self.last_report: TickReport | None = None
         self._lock = threading.Lock()  # one pass at a time in this process
+        self._said: dict[str, set[str]] = {}
         self.scheduler = BackgroundScheduler(timezone=self.settings.tz)
         srv = self.settings.model.server
         self.server: Server | None = None
@@ -84,10 +85,8 @@ class Runner:
         with self._lock:
             try:
                 report = self.app.sync()
-                for e in report.errors:
-                    log.warning("%s", e.describe())
-                for note in report.waiting:
-                    log.info("%s", note)
+                self._say(logging.WARNING, [e.describe() for e in report.errors], "notices")
+                self._say(logging.INFO, report.waiting, "waiting")
                 for nid in report.approved:
                     log.info("approved by paper review record: %s", nid)
                 if job == "sync":
@@ -108,10 +107,17 @@ class Runner:
                             + ([f"{r.changed_files} file(s) written"] if r.changed_files else [])
                         ),
                     )
-                if r.skipped and r.skipped != getattr(self, f"_said_{name}", None):
-                    log.warning("%s: %s", name, r.skipped)
-                    setattr(self, f"_said_{name}", r.skipped)
+                self._say(logging.WARNING, [f"{name}: {r.skipped}"] if r.skipped else [], name)
             return tick
+
+    def _say(self, level: int, messages: list[str], topic: str) -> None:
+        """Log each message once while it holds, not on every tick (a bad file would otherwise
+        repeat every 30 s); a message that goes away and comes back is logged again."""
+        before = self._said.get(topic, set())
+        for m in messages:
+            if m not in before:
+                log.log(level, "%s", m)
+        self._said[topic] = set(messages)
 
     # ---------------------------------------------------------------- health
 

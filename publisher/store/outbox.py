@@ -1,0 +1,339 @@
+"""Queries of the outbox: claims and leases, outcomes, channel state, live sets."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
+
+from ..model import Action, Delivery, DeliveryState, redact
+from .base import StoreBase
+from .rows import (
+    ChannelStateRow,
+    LiveVersion,
+    _delivery,
+    _version,
+)
+from .schema import (
+    channel_state,
+    deliveries,
+    notices,
+    versions,
+)
+
+
+class OutboxQueries(StoreBase):
+    # ---------------------------------------------------------------- the outbox
+
+    def claim(
+        self, channel: str, now: datetime, lease: float, limit: int, worker: str
+    ) -> list[Delivery]:
+        """Take up to ``limit`` due deliveries of ``channel`` for ``lease`` seconds.
+
+        A claim whose lease ran out (its worker died) is due again.
+        """
+        due = and_(
+            deliveries.c.channel == channel,
+            deliveries.c.due_at <= now,
+            or_(
+                and_(
+                    deliveries.c.state == DeliveryState.PENDING, deliveries.c.next_attempt_at <= now
+                ),
+                and_(deliveries.c.state == DeliveryState.CLAIMED, deliveries.c.lease_until < now),
+            ),
+        )
+        pick = (
+            select(deliveries.c.id)
+            .where(due)
+            .order_by(deliveries.c.due_at, deliveries.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(deliveries)
+            .where(deliveries.c.id.in_(pick.scalar_subquery()))
+            .values(
+                state=DeliveryState.CLAIMED,
+                claimed_by=worker,
+                lease_until=now + timedelta(seconds=lease),
+                updated_at=now,
+            )
+            .returning(*deliveries.c)
+        )
+        with self.tx() as conn:
+            rows = conn.execute(stmt).all()
+        return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
+
+    def finish(
+        self,
+        delivery: Delivery,
+        *,
+        state: DeliveryState,
+        now: datetime,
+        attempts: int,
+        event: str,
+        next_attempt_at: datetime | None = None,
+        error: str = "",
+        parts_sent: int | None = None,
+        unknowns: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Record one attempt's result and its audit event in one transaction."""
+        values: dict[str, Any] = dict(
+            state=state,
+            attempts=attempts,
+            updated_at=now,
+            lease_until=None,
+            claimed_by=None,
+            last_error=redact(error)[:2000],
+        )
+        if unknowns is not None:
+            values["unknowns"] = unknowns
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        if state == DeliveryState.SENT:
+            values["sent_at"] = now
+        if parts_sent is not None:
+            values["parts_sent"] = parts_sent
+        with self.tx() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == delivery.id).values(**values))
+            self._audit(
+                conn,
+                now,
+                event,
+                notice_id=delivery.notice_id,
+                sha256=delivery.sha256,
+                channel=delivery.channel,
+                delivery_id=delivery.id,
+                state=str(state),
+                attempts=attempts,
+                error=redact(error),
+                **(detail or {}),
+            )
+
+    def release(self, ids: Iterable[int], now: datetime) -> None:
+        """Give claims back unchanged (a paused channel, a shutdown)."""
+        ids = list(ids)
+        if not ids:
+            return
+        with self.tx() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id.in_(ids),
+                    deliveries.c.state == DeliveryState.CLAIMED,
+                )
+                .values(
+                    state=DeliveryState.PENDING, lease_until=None, claimed_by=None, updated_at=now
+                )
+            )
+
+    def set_parts_sent(self, delivery_id: int, parts: int, now: datetime) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(parts_sent=parts, updated_at=now)
+            )
+
+    def deliveries_of(self, notice_id: str) -> list[Delivery]:
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(deliveries)
+                .where(deliveries.c.notice_id == notice_id)
+                .order_by(deliveries.c.id)
+            ).all()
+        return [_delivery(r) for r in rows]
+
+    def delivery_counts(self) -> dict[str, dict[str, int]]:
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(deliveries.c.channel, deliveries.c.state, func.count()).group_by(
+                    deliveries.c.channel, deliveries.c.state
+                )
+            ).all()
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for ch, state, n in rows:
+            out[ch][state] = n
+        return dict(out)
+
+    def sent_before(self, notice_id: str, channel: str, sha256: str) -> str | None:
+        """The sha of the version this channel carried before ``sha256``, if any."""
+        with self.tx() as conn:
+            row = conn.execute(
+                select(deliveries.c.sha256)
+                .where(
+                    deliveries.c.notice_id == notice_id,
+                    deliveries.c.channel == channel,
+                    deliveries.c.action == Action.PUBLISH,
+                    deliveries.c.state == DeliveryState.SENT,
+                    deliveries.c.sha256 != sha256,
+                )
+                .order_by(deliveries.c.sent_at.desc())
+                .limit(1)
+            ).first()
+        return row.sha256 if row else None
+
+    def requeue(
+        self,
+        now: datetime,
+        *,
+        channel: str | None = None,
+        notice_id: str | None = None,
+        states: Sequence[DeliveryState] = (
+            DeliveryState.DEAD,
+            DeliveryState.FAILED,
+            DeliveryState.UNKNOWN,
+        ),
+    ) -> int:
+        cond: list[ColumnElement[bool]] = [deliveries.c.state.in_(states)]
+        if channel:
+            cond.append(deliveries.c.channel == channel)
+        if notice_id:
+            cond.append(deliveries.c.notice_id == notice_id)
+        with self.tx() as conn:
+            ids = [r.id for r in conn.execute(select(deliveries.c.id).where(*cond))]
+            if ids:
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(ids))
+                    .values(
+                        state=DeliveryState.PENDING, attempts=0, next_attempt_at=now, updated_at=now
+                    )
+                )
+                self._audit(
+                    conn, now, "requeued", channel=channel, notice_id=notice_id, deliveries=ids
+                )
+            return len(ids)
+
+    def make_due(self, ids: Sequence[int], now: datetime) -> None:
+        """Bring pending deliveries forward to now (the manual push)."""
+        with self.tx() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id.in_(list(ids)),
+                    deliveries.c.state == DeliveryState.PENDING,
+                )
+                .values(next_attempt_at=now, updated_at=now)
+            )
+
+    # ---------------------------------------------------------------- state channels
+
+    def live_versions(self, channel: str, now: datetime) -> list[LiveVersion]:
+        """For each notice routed to ``channel``: its newest approved version, when it is live
+        now (published, not expired, not withdrawn)."""
+        latest = (
+            select(versions.c.notice_id, func.max(versions.c.revision).label("rev"))
+            .where(versions.c.approved_at.is_not(None))
+            .group_by(versions.c.notice_id)
+            .subquery()
+        )
+        routed = select(deliveries.c.sha256).where(
+            deliveries.c.channel == channel,
+            deliveries.c.action == Action.PUBLISH,
+            deliveries.c.state.not_in([DeliveryState.CANCELLED]),
+        )
+        stmt = (
+            select(versions)
+            .join(
+                latest,
+                and_(
+                    latest.c.notice_id == versions.c.notice_id, latest.c.rev == versions.c.revision
+                ),
+            )
+            .join(notices, notices.c.id == versions.c.notice_id)
+            .where(
+                notices.c.withdrawn_at.is_(None),
+                versions.c.publish_at <= now,
+                or_(versions.c.expires_at.is_(None), versions.c.expires_at > now),
+                versions.c.sha256.in_(routed),
+            )
+            .order_by(versions.c.publish_at.desc(), versions.c.notice_id)
+        )
+        with self.tx() as conn:
+            rows = conn.execute(stmt).all()
+            prev: dict[str, str] = {}
+            if rows:
+                older = conn.execute(
+                    select(versions.c.notice_id, versions.c.sha256, versions.c.revision)
+                    .where(
+                        versions.c.notice_id.in_([r.notice_id for r in rows]),
+                        versions.c.approved_at.is_not(None),
+                    )
+                    .order_by(versions.c.revision)
+                ).all()
+                current = {r.notice_id: r.revision for r in rows}
+                for o in older:
+                    if o.revision < current[o.notice_id]:
+                        prev[o.notice_id] = o.sha256
+        return [LiveVersion(_version(r), prev.get(r.notice_id)) for r in rows]
+
+    def channel_state(self, channel: str) -> ChannelStateRow:
+        with self.tx() as conn:
+            row = conn.execute(
+                select(channel_state).where(channel_state.c.channel == channel)
+            ).first()
+        if row is None:
+            return ChannelStateRow(channel, None, None, "", None, None)
+        return ChannelStateRow(
+            row.channel,
+            row.paused_at,
+            row.paused_until,
+            row.pause_reason,
+            row.build_fingerprint,
+            row.built_at,
+        )
+
+    def _upsert_channel(self, conn: Connection, channel: str, **values: Any) -> None:
+        res = conn.execute(
+            update(channel_state).where(channel_state.c.channel == channel).values(**values)
+        )
+        if res.rowcount == 0:
+            conn.execute(insert(channel_state).values(channel=channel, **values))
+
+    def pause_channel(
+        self, channel: str, reason: str, now: datetime, until: datetime | None = None
+    ) -> None:
+        with self.tx() as conn:
+            self._upsert_channel(
+                conn, channel, paused_at=now, paused_until=until, pause_reason=redact(reason)
+            )
+            self._audit(
+                conn,
+                now,
+                "channel.paused",
+                channel=channel,
+                reason=redact(reason),
+                until=until.isoformat() if until else None,
+            )
+
+    def resume_channel(self, channel: str, now: datetime, actor: str = "") -> bool:
+        with self.tx() as conn:
+            row = conn.execute(
+                select(channel_state.c.paused_at).where(channel_state.c.channel == channel)
+            ).first()
+            if row is None or row.paused_at is None:
+                return False
+            self._upsert_channel(conn, channel, paused_at=None, paused_until=None, pause_reason="")
+            self._audit(conn, now, "channel.resumed", channel=channel, actor=actor)
+            return True
+
+    def set_build(
+        self, channel: str, fingerprint: str, now: datetime, changed: Sequence[str]
+    ) -> None:
+        with self.tx() as conn:
+            self._upsert_channel(conn, channel, build_fingerprint=fingerprint, built_at=now)
+            if changed:
+                self._audit(
+                    conn,
+                    now,
+                    "build",
+                    channel=channel,
+                    fingerprint=fingerprint[:16],
+                    files=len(changed),
+                )

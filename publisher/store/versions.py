@@ -1,0 +1,393 @@
+"""Queries about notices, their versions, reviews, sign-offs and withdrawals."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import NotFound, ReviewError
+from ..model import Action, DeliveryState
+from .base import StoreBase
+from .rows import (
+    OPEN_STATES,
+    ApprovalResult,
+    ApprovalRow,
+    NoticeRow,
+    VersionRow,
+    _version,
+)
+from .schema import (
+    approvals,
+    blobs,
+    deliveries,
+    notices,
+    reviews,
+    versions,
+)
+
+
+class VersionQueries(StoreBase):
+    # ---------------------------------------------------------------- notices and versions
+
+    def save_version(
+        self,
+        *,
+        notice_id: str,
+        source: str,
+        sha256: str,
+        canonical: str,
+        title: str,
+        category: str,
+        item: int,
+        publish_at: datetime,
+        expires_at: datetime | None,
+        now: datetime,
+        files: dict[str, bytes] | None = None,
+    ) -> bool:
+        """Record the file's current version. True when this version is new to the store."""
+        with self.tx() as conn:
+            row = conn.execute(select(notices).where(notices.c.id == notice_id)).first()
+            if row is None:
+                conn.execute(
+                    insert(notices).values(
+                        id=notice_id, source=source, current_sha=sha256, first_seen_at=now
+                    )
+                )
+            elif row.current_sha != sha256 or row.source != source:
+                conn.execute(
+                    update(notices)
+                    .where(notices.c.id == notice_id)
+                    .values(current_sha=sha256, source=source)
+                )
+            exists = conn.execute(
+                select(versions.c.sha256).where(versions.c.sha256 == sha256)
+            ).first()
+            if exists:
+                return False
+            conn.execute(
+                insert(versions).values(
+                    sha256=sha256,
+                    notice_id=notice_id,
+                    canonical=canonical,
+                    title=title,
+                    category=category,
+                    item=item,
+                    publish_at=publish_at,
+                    expires_at=expires_at,
+                    seen_at=now,
+                )
+            )
+            for blob_sha, data in (files or {}).items():
+                if not conn.execute(
+                    select(blobs.c.sha256).where(blobs.c.sha256 == blob_sha)
+                ).first():
+                    conn.execute(insert(blobs).values(sha256=blob_sha, data=data, size=len(data)))
+            self._audit(
+                conn, now, "version.seen", notice_id=notice_id, sha256=sha256, source=source
+            )
+            return True
+
+    def notice(self, notice_id: str) -> NoticeRow:
+        with self.tx() as conn:
+            row = conn.execute(select(notices).where(notices.c.id == notice_id)).first()
+        if row is None:
+            raise NotFound(f"no notice with id {notice_id!r} (run `publisher items` to list)")
+        return NoticeRow(
+            row.id,
+            row.source,
+            row.current_sha,
+            row.first_seen_at,
+            row.withdrawn_at,
+            row.withdraw_reason,
+        )
+
+    def notices(self) -> list[NoticeRow]:
+        with self.tx() as conn:
+            rows = conn.execute(select(notices).order_by(notices.c.id)).all()
+        return [
+            NoticeRow(
+                r.id, r.source, r.current_sha, r.first_seen_at, r.withdrawn_at, r.withdraw_reason
+            )
+            for r in rows
+        ]
+
+    def version(self, sha256: str) -> VersionRow:
+        with self.tx() as conn:
+            row = conn.execute(select(versions).where(versions.c.sha256 == sha256)).first()
+        if row is None:
+            raise NotFound(f"no version {sha256[:12]}")
+        return _version(row)
+
+    def versions_of(self, notice_id: str) -> list[VersionRow]:
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(versions)
+                .where(versions.c.notice_id == notice_id)
+                .order_by(versions.c.seen_at, versions.c.sha256)
+            ).all()
+        return [_version(r) for r in rows]
+
+    def latest_approved(self, notice_id: str) -> VersionRow | None:
+        with self.tx() as conn:
+            row = conn.execute(
+                select(versions)
+                .where(versions.c.notice_id == notice_id, versions.c.approved_at.is_not(None))
+                .order_by(versions.c.revision.desc())
+                .limit(1)
+            ).first()
+        return _version(row) if row else None
+
+    def blob(self, sha256: str) -> bytes | None:
+        with self.tx() as conn:
+            row = conn.execute(select(blobs.c.data).where(blobs.c.sha256 == sha256)).first()
+        return bytes(row.data) if row else None
+
+    # ---------------------------------------------------------------- review and approval
+
+    def record_review(
+        self,
+        notice_id: str,
+        sha256: str,
+        findings: list[dict[str, Any]],
+        blocking: int,
+        now: datetime,
+    ) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                insert(reviews).values(
+                    notice_id=notice_id,
+                    sha256=sha256,
+                    reviewed_at=now,
+                    findings=json.dumps(findings, ensure_ascii=False),
+                    blocking=blocking,
+                )
+            )
+            self._audit(
+                conn,
+                now,
+                "review",
+                notice_id=notice_id,
+                sha256=sha256,
+                blocking=blocking,
+                findings=len(findings),
+            )
+
+    def last_review(self, notice_id: str) -> tuple[str, datetime] | None:
+        with self.tx() as conn:
+            row = conn.execute(
+                select(reviews.c.sha256, reviews.c.reviewed_at)
+                .where(reviews.c.notice_id == notice_id)
+                .order_by(reviews.c.id.desc())
+                .limit(1)
+            ).first()
+        return (row.sha256, row.reviewed_at) if row else None
+
+    def approvals_of(self, sha256: str) -> list[ApprovalRow]:
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(approvals).where(approvals.c.sha256 == sha256).order_by(approvals.c.id)
+            ).all()
+        return [
+            ApprovalRow(
+                r.reviewer, r.opinion, r.form_no, r.source, json.loads(r.allowances), r.approved_at
+            )
+            for r in rows
+        ]
+
+    def approve(
+        self,
+        *,
+        notice_id: str,
+        sha256: str,
+        reviewers: Sequence[str],
+        opinion: str,
+        form_no: str,
+        source: str,
+        allowances: list[dict[str, str]],
+        required: int,
+        channels: Sequence[str],
+        now: datetime,
+    ) -> ApprovalResult:
+        """Record sign-offs; when they reach ``required``, approve the version and write one
+        delivery per channel, all in this one transaction (the outbox pattern)."""
+        with self.tx() as conn:
+            v = conn.execute(select(versions).where(versions.c.sha256 == sha256)).first()
+            if v is None or v.notice_id != notice_id:
+                raise NotFound(f"no version {sha256[:12]} of notice {notice_id!r}")
+            have = {
+                r.reviewer
+                for r in conn.execute(
+                    select(approvals.c.reviewer).where(approvals.c.sha256 == sha256)
+                )
+            }
+            new = [r for r in dict.fromkeys(reviewers) if r not in have]
+            if not new and v.approved_at is None:
+                raise ReviewError(
+                    f"{', '.join(reviewers)} already signed off version "
+                    f"{sha256[:12]}; another reviewer must sign"
+                )
+            for reviewer in new:
+                try:
+                    conn.execute(
+                        insert(approvals).values(
+                            notice_id=notice_id,
+                            sha256=sha256,
+                            reviewer=reviewer,
+                            opinion=opinion,
+                            form_no=form_no,
+                            source=source,
+                            allowances=json.dumps(allowances, ensure_ascii=False),
+                            approved_at=now,
+                        )
+                    )
+                except IntegrityError:
+                    raise ReviewError(f"{reviewer} already signed off {sha256[:12]}") from None
+                self._audit(
+                    conn,
+                    now,
+                    "signoff",
+                    notice_id=notice_id,
+                    sha256=sha256,
+                    actor=reviewer,
+                    source=source,
+                    opinion=opinion,
+                    form_no=form_no,
+                    allowances=allowances,
+                )
+            count = len(have) + len(new)
+            if v.approved_at is not None or count < required:
+                return ApprovalResult(count, required, False, [])
+            revision = (
+                conn.execute(
+                    select(func.max(versions.c.revision)).where(versions.c.notice_id == notice_id)
+                ).scalar()
+                or 0
+            )
+            conn.execute(
+                update(versions)
+                .where(versions.c.sha256 == sha256)
+                .values(approved_at=now, revision=revision + 1)
+            )
+            # a version nobody has seen yet is replaced, not sent as well
+            older = select(versions.c.sha256).where(
+                versions.c.notice_id == notice_id, versions.c.sha256 != sha256
+            )
+            conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.sha256.in_(older),
+                    deliveries.c.action == Action.PUBLISH,
+                    deliveries.c.state == DeliveryState.PENDING,
+                )
+                .values(
+                    state=DeliveryState.SUPERSEDED,
+                    updated_at=now,
+                    last_error=f"superseded by {sha256[:12]}",
+                )
+            )
+            ids = []
+            for ch in channels:
+                res = conn.execute(
+                    insert(deliveries).values(
+                        notice_id=notice_id,
+                        sha256=sha256,
+                        channel=ch,
+                        action=Action.PUBLISH,
+                        state=DeliveryState.PENDING,
+                        due_at=v.publish_at,
+                        next_attempt_at=v.publish_at,
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                assert res.inserted_primary_key is not None
+                ids.append(int(res.inserted_primary_key[0]))
+            self._audit(
+                conn,
+                now,
+                "approved",
+                notice_id=notice_id,
+                sha256=sha256,
+                revision=revision + 1,
+                channels=list(channels),
+                signoffs=count,
+            )
+            return ApprovalResult(count, required, True, ids)
+
+    def withdraw(
+        self, notice_id: str, reason: str, actor: str, now: datetime, announce: Sequence[str]
+    ) -> list[int]:
+        """Take a notice down: cancel what has not gone out, and queue a withdrawal message
+        on each channel in ``announce`` that already carried it."""
+        with self.tx() as conn:
+            row = conn.execute(select(notices).where(notices.c.id == notice_id)).first()
+            if row is None:
+                raise NotFound(f"no notice with id {notice_id!r}")
+            if row.withdrawn_at is not None:
+                raise ReviewError(
+                    f"notice {notice_id!r} was already withdrawn at {row.withdrawn_at.isoformat()}"
+                )
+            conn.execute(
+                update(notices)
+                .where(notices.c.id == notice_id)
+                .values(withdrawn_at=now, withdraw_reason=reason)
+            )
+            conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.notice_id == notice_id,
+                    deliveries.c.state.in_(OPEN_STATES),
+                    deliveries.c.action == Action.PUBLISH,
+                )
+                .values(
+                    state=DeliveryState.CANCELLED,
+                    updated_at=now,
+                    lease_until=None,
+                    last_error=f"withdrawn: {reason}",
+                )
+            )
+            ids = []
+            sent = conn.execute(
+                select(deliveries.c.sha256, deliveries.c.channel)
+                .where(
+                    deliveries.c.notice_id == notice_id,
+                    deliveries.c.state == DeliveryState.SENT,
+                    deliveries.c.action == Action.PUBLISH,
+                    deliveries.c.channel.in_(announce),
+                )
+                .order_by(deliveries.c.id)
+            ).all()
+            last_sent = {r.channel: r.sha256 for r in sent}
+            for ch, sha in last_sent.items():
+                res = conn.execute(
+                    insert(deliveries).values(
+                        notice_id=notice_id,
+                        sha256=sha,
+                        channel=ch,
+                        action=Action.WITHDRAW,
+                        state=DeliveryState.PENDING,
+                        due_at=now,
+                        next_attempt_at=now,
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                assert res.inserted_primary_key is not None
+                ids.append(int(res.inserted_primary_key[0]))
+            self._audit(
+                conn,
+                now,
+                "withdrawn",
+                notice_id=notice_id,
+                actor=actor,
+                reason=reason,
+                announced=list(last_sent),
+            )
+            return ids

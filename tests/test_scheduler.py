@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from publisher.config import ScheduleConfig
+from publisher.scheduler import Runner
+
+from .conftest import Site, approve
+from .vendors import wait_for
+
+
+def test_interval_job_runs_passes_on_its_own(site: Site) -> None:
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+        runner = Runner(app, serve=False)
+        runner.start()
+        try:
+            assert wait_for(lambda: runner.last_tick is not None, 10)
+            assert site.out("feeds/all.rss.xml").exists()
+            ok, health = runner.health()
+            assert ok and health["scheduler"] == "running" and health["store"] == "ok"
+        finally:
+            runner.stop()
+        assert not runner.scheduler.running
+        assert runner.health()[0] is False  # a stopped scheduler is reported unhealthy
+
+
+def test_cron_job_fires_once_per_time_across_instances(site: Site) -> None:
+    with site.app() as a, site.app() as b:
+        ran: list[str] = []
+        one, two = Runner(a, serve=False), Runner(b, serve=False)
+        one.run_pass = lambda job="tick", label="": ran.append("one")  # type: ignore[method-assign]
+        two.run_pass = lambda job="tick", label="": ran.append("two")  # type: ignore[method-assign]
+        s = ScheduleConfig(name="morning", job="rebuild", cron="0 6 * * *")
+        one.job(s)
+        two.job(s)
+        assert ran == ["one"]
+        site.clock.advance(86400)
+        two.job(s)
+        assert ran == ["one", "two"]
+
+
+def test_repeated_problems_are_logged_once(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    (site.root / "items" / "bad.md").write_text("---\nid: bad\ntitle: [\n---\n", "utf-8")
+    with site.app() as app, caplog.at_level(logging.WARNING, logger="publisher"):
+        runner = Runner(app, serve=False)
+        runner.run_pass()
+        runner.run_pass()
+        runner.run_pass()
+        assert sum("bad.md" in r.getMessage() for r in caplog.records) == 1
+        (site.root / "items" / "bad.md").unlink()
+        runner.run_pass()
+        (site.root / "items" / "bad.md").write_text("---\nid: bad\n---\n", "utf-8")
+        runner.run_pass()
+        assert sum("bad.md" in r.getMessage() for r in caplog.records) == 2
