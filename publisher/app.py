@@ -206,6 +206,7 @@ class Publisher:
                 opinion=pr.opinion,
                 allow={a.rule: a.reason for a in pr.allow},
                 form_no=pr.form_no,
+                reviewed_on=pr.date.isoformat(),
                 source="paper",
                 version=pr.version,
             )

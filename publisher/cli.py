@@ -213,6 +213,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             for a in app.store.approvals_of(v.sha256):
                 extra = "".join(f"; allowed {x['rule']}: {x['reason']}" for x in a.allowances)
                 form = f", form {a.form_no}" if a.form_no else ""
+                form += f", reviewed {a.reviewed_on}" if a.reviewed_on else ""
                 out(
                     f"      signed by {a.reviewer} ({a.source}{form})"
                     f" {_local(a.approved_at, app)}: {a.opinion}{extra}"

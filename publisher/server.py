@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .errors import PublisherError
+
 log = logging.getLogger("publisher.server")
 
 TYPES = {
@@ -127,7 +129,13 @@ class Server:
         class Handler(_Handler):
             srv = server
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            raise PublisherError(
+                f"cannot serve on {host}:{port}: {exc.strerror} "
+                "(another program uses the port? set server.port or pass --port)"
+            ) from None
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -113,6 +113,7 @@ def test_paper_review_applies_only_to_its_version(site: Site) -> None:
         signed = app.store.approvals_of(sha)
         assert {a.reviewer for a in signed} == {"王芳", "周红"}
         assert all(a.source == "paper" and a.form_no == "BM-2026-001" for a in signed)
+        assert all(a.reviewed_on == "2026-11-20" for a in signed)
     site.write("n1", body="纸质审查之后又改了正文。", extra=paper)
     with site.app() as app:
         rep = app.sync()
@@ -179,9 +180,19 @@ ACTIONS = st.lists(
 # the interleavings where a wrong gate would leak, always checked besides the random ones
 @example([("review_approve", 0, 0), ("edit", 0, 1), ("tick", 0, 0)])
 @example([("review", 0, 0), ("edit", 0, 2), ("approve", 0, 0), ("tick", 0, 1)])
-@example([("review_approve", 0, 0), ("tick", 0, 0), ("edit", 0, 1), ("review", 0, 0),
-          ("tick", 0, 0), ("withdraw", 0, 0), ("review_approve", 1, 0), ("edit", 1, 3),
-          ("tick", 1, 2)])
+@example(
+    [
+        ("review_approve", 0, 0),
+        ("tick", 0, 0),
+        ("edit", 0, 1),
+        ("review", 0, 0),
+        ("tick", 0, 0),
+        ("withdraw", 0, 0),
+        ("review_approve", 1, 0),
+        ("edit", 1, 3),
+        ("tick", 1, 2),
+    ]
+)
 def test_nothing_unapproved_ever_reaches_a_channel(
     wecom: WeComServer, actions: list[tuple[str, int, int]]
 ) -> None:

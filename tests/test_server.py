@@ -51,6 +51,14 @@ def test_gzip_when_asked(served: tuple[Server, Path]) -> None:
         assert int(raw.headers["content-length"]) < len(gzip.compress(plain.content)) + 64
 
 
+def test_a_busy_port_is_a_clear_error(served: tuple[Server, Path]) -> None:
+    from publisher.errors import PublisherError
+
+    srv, root = served
+    with pytest.raises(PublisherError, match="cannot serve on 127.0.0.1:.*--port"):
+        Server(root, "127.0.0.1", srv.address[1])
+
+
 def test_index_traversal_hidden_files_and_health(served: tuple[Server, Path]) -> None:
     srv, _ = served
     with httpx.Client(base_url=srv.url) as c:

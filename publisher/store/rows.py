@@ -39,6 +39,7 @@ class ApprovalRow:
     reviewer: str
     opinion: str
     form_no: str
+    reviewed_on: str | None
     source: str
     allowances: list[dict[str, str]]
     approved_at: datetime

@@ -115,6 +115,7 @@ approvals = Table(
     Column("reviewer", Text, nullable=False),
     Column("opinion", Text, nullable=False, server_default=""),
     Column("form_no", Text, nullable=False, server_default=""),
+    Column("reviewed_on", String(10), nullable=True),  # the date on a paper form
     Column("source", String(16), nullable=False),  # cli | paper
     Column("allowances", Text, nullable=False, server_default="[]"),  # JSON [{rule, reason}]
     Column("approved_at", UTCDateTime, nullable=False),

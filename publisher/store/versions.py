@@ -194,7 +194,13 @@ class VersionQueries(StoreBase):
             ).all()
         return [
             ApprovalRow(
-                r.reviewer, r.opinion, r.form_no, r.source, json.loads(r.allowances), r.approved_at
+                r.reviewer,
+                r.opinion,
+                r.form_no,
+                r.reviewed_on,
+                r.source,
+                json.loads(r.allowances),
+                r.approved_at,
             )
             for r in rows
         ]
@@ -212,6 +218,7 @@ class VersionQueries(StoreBase):
         required: int,
         channels: Sequence[str],
         now: datetime,
+        reviewed_on: str | None = None,
     ) -> ApprovalResult:
         """Record sign-offs; when they reach ``required``, approve the version and write one
         delivery per channel, all in this one transaction (the outbox pattern)."""
@@ -240,6 +247,7 @@ class VersionQueries(StoreBase):
                             reviewer=reviewer,
                             opinion=opinion,
                             form_no=form_no,
+                            reviewed_on=reviewed_on,
                             source=source,
                             allowances=json.dumps(allowances, ensure_ascii=False),
                             approved_at=now,
@@ -257,6 +265,7 @@ class VersionQueries(StoreBase):
                     source=source,
                     opinion=opinion,
                     form_no=form_no,
+                    reviewed_on=reviewed_on,
                     allowances=allowances,
                 )
             count = len(have) + len(new)

@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("reviewer", sa.Text, nullable=False),
         sa.Column("opinion", sa.Text, nullable=False, server_default=""),
         sa.Column("form_no", sa.Text, nullable=False, server_default=""),
+        sa.Column("reviewed_on", sa.String(10), nullable=True),
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("allowances", sa.Text, nullable=False, server_default="[]"),
         sa.Column("approved_at", UTCDateTime, nullable=False),
