@@ -55,7 +55,7 @@ def test_a_busy_port_is_a_clear_error(served: tuple[Server, Path]) -> None:
     from publisher.errors import PublisherError
 
     srv, root = served
-    with pytest.raises(PublisherError, match="cannot serve on 127.0.0.1:.*--port"):
+    with pytest.raises(PublisherError, match=r"cannot serve on 127\.0\.0\.1:.*--port"):
         Server(root, "127.0.0.1", srv.address[1])
 
 
