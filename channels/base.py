@@ -18,7 +18,7 @@ import json
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -63,7 +63,18 @@ class ChannelContext:
     clock: Clock
     # tests and benchmarks swap the HTTP transport instead of patching (as httpx recommends)
     transport: httpx.BaseTransport | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # the 清单 categories, slug → name, so a channel can offer all of them (not only the ones
+    # that happen to have live notices now)
+    categories: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Doc:
+    """A document a state channel can produce lazily: ``key`` is a hash of everything its bytes
+    depend on, so an unchanged document is not even rendered."""
+
+    key: str
+    render: Callable[[], bytes]
 
 
 @dataclass(frozen=True)
@@ -134,9 +145,14 @@ class StateChannel(Channel):
     kind: ClassVar[Literal["state", "message"]] = "state"
     folder: str = ""  # below the output folder; set by the implementation from its options
 
+    def __init__(self, name: str, options: ChannelOptions, ctx: ChannelContext) -> None:
+        super().__init__(name, options, ctx)
+        self._written: dict[str, str] = {}  # path → key of the Doc last written there
+
     @abstractmethod
-    def render_documents(self, live: Sequence[PublishedNotice]) -> dict[str, bytes]:
-        """Every file of this channel for this live set, keyed by path relative to ``folder``."""
+    def render_documents(self, live: Sequence[PublishedNotice]) -> Mapping[str, bytes | Doc]:
+        """Every file of this channel for this live set, keyed by path relative to ``folder``:
+        bytes, or a :class:`Doc` that is only rendered when its key changed."""
 
     def root(self) -> Path:
         return self.ctx.output_dir / self.folder
@@ -144,7 +160,27 @@ class StateChannel(Channel):
     def build(self, live: Sequence[PublishedNotice]) -> list[str]:
         """Write the documents atomically, delete files no longer produced; return what changed."""
         docs = self.render_documents(live)
-        return write_tree(self.root(), docs, owner=self.name)
+        root = self.root()
+        out: dict[str, bytes] = {}
+        keys: dict[str, str] = {}
+        for path, doc in docs.items():
+            if isinstance(doc, Doc):
+                if self._written.get(path) == doc.key and (root / path).exists():
+                    continue
+                out[path] = doc.render()
+                keys[path] = doc.key
+            else:
+                out[path] = doc
+        changed = write_tree(root, out, owner=self.name, keep=set(docs))
+        self._written = {p: k for p, k in {**self._written, **keys}.items() if p in docs}
+        return changed
+
+    def render_all(self, live: Sequence[PublishedNotice]) -> dict[str, bytes]:
+        """Every document's bytes (for previews and tests), rendering lazy ones."""
+        return {
+            p: d.render() if isinstance(d, Doc) else d
+            for p, d in self.render_documents(live).items()
+        }
 
 
 class MessageChannel(Channel):
@@ -165,8 +201,11 @@ class MessageChannel(Channel):
 # ------------------------------------------------------------------- atomic file output
 
 
-def write_tree(root: Path, docs: Mapping[str, bytes], owner: str) -> list[str]:
-    """Make ``root`` hold exactly ``docs`` (plus foreign files it never wrote).
+def write_tree(
+    root: Path, docs: Mapping[str, bytes], owner: str, keep: set[str] | None = None
+) -> list[str]:
+    """Make ``root`` hold exactly ``docs`` (plus ``keep``, files this owner wrote earlier and
+    still wants, and foreign files it never wrote).
 
     Each file is written to a temporary name in its folder and renamed over the old one, so a
     reader (nginx, a screen) never sees half a file. Files are only rewritten when their bytes
@@ -191,13 +230,16 @@ def write_tree(root: Path, docs: Mapping[str, bytes], owner: str) -> list[str]:
         previous = set(json.loads(owned_file.read_text("utf-8")))
     except (OSError, ValueError):
         previous = set()
-    for rel in sorted(previous - set(docs)):
+    wanted = set(docs) | (keep or set())
+    for rel in sorted(previous - wanted):
         try:
             _inside(root, rel).unlink()
             changed.append(rel)
         except (OSError, ValueError):
             pass
-    atomic_write(owned_file, json.dumps(sorted(docs), ensure_ascii=False).encode("utf-8"))
+    listing = json.dumps(sorted(wanted), ensure_ascii=False).encode("utf-8")
+    if previous != wanted:
+        atomic_write(owned_file, listing)
     return changed
 
 

@@ -73,7 +73,12 @@ class Publisher:
         self.views = Views(settings.site, settings.catalogue)
         self.templates = make_environment(settings.templates_dir, settings.tz)
         self.ctx = ChannelContext(
-            settings.site, self.templates, settings.output_dir, self.clock, transport
+            settings.site,
+            self.templates,
+            settings.output_dir,
+            self.clock,
+            transport,
+            categories={slug: c.name for slug, c in settings.catalogue.categories.items()},
         )
         self.channels: dict[str, Channel] = {}
         for name, spec in settings.channels.items():
@@ -344,7 +349,7 @@ class Publisher:
         if isinstance(ch, MessageChannel):
             return ch.render(view, Action.PUBLISH)
         assert isinstance(ch, StateChannel)
-        docs = ch.render_documents([view])
+        docs = ch.render_all([view])
         return [
             Payload(f"{ch.folder or '.'}/{path}", _content_type(path), data, label=path)
             for path, data in sorted(docs.items())

@@ -44,8 +44,20 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (tests swap it; a stored stream closes)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def setup_logging(verbose: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
     )
@@ -407,6 +419,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("serve", "serve the output folder (feeds, pages, signage) without publishing")
+def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from .config import load_settings
+    from .server import Server
+
+    settings = load_settings(args.config)
+    srv = settings.model.server
+    server = Server(
+        settings.output_dir, args.host or srv.host, srv.port if args.port is None else args.port
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    logging.getLogger("publisher").info("serving %s at %s/", settings.output_dir, server.url)
+    stop.wait()
+    server.stop()
+    return 0
+
+
 @command("db", "database schema: `db upgrade` applies migrations, `db current` shows them")
 def cmd_db(args: argparse.Namespace) -> int:
     from .config import load_settings
@@ -489,6 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--once", action="store_true", help="one pass (sync + deliver), then exit")
     r.add_argument("--port", type=int, help="HTTP port (default: server.port in config)")
     r.add_argument("--host", help="HTTP address (default: server.host in config)")
+    subs["serve"].add_argument("--port", type=int, help="HTTP port (default: server.port)")
+    subs["serve"].add_argument("--host", help="HTTP address (default: server.host)")
     subs["db"].add_argument("action", choices=["upgrade", "current"])
     return p
 

@@ -44,12 +44,16 @@ TYPES = {
 CACHE = {
     ".rss.xml": "public, max-age=900",
     ".atom.xml": "public, max-age=900",
+    ".opml": "public, max-age=900",
     "manifest.json": "no-cache",
     ".html": "public, max-age=300",
 }
 
 
 def content_type(name: str) -> str:
+    """The Content-Type of a served file, by its path below the output folder."""
+    if name.endswith(".json") and name.startswith("feeds/"):
+        return "application/feed+json; charset=utf-8"
     for suffix, ctype in TYPES.items():
         if name.endswith(suffix):
             return ctype
@@ -57,6 +61,8 @@ def content_type(name: str) -> str:
 
 
 def cache_control(name: str) -> str:
+    if name.endswith(".json") and name.startswith("feeds/"):
+        return "public, max-age=900"
     for suffix, value in CACHE.items():
         if name.endswith(suffix):
             return value
@@ -216,6 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             target = target / "index.html"
+        rel = target.relative_to(root).as_posix()
         try:
             entry = self.srv.cache.get(target)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
@@ -237,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
         common = [
             ("ETag", entry.etag),
             ("Last-Modified", last_modified),
-            ("Cache-Control", cache_control(target.name)),
+            ("Cache-Control", cache_control(rel)),
             ("Vary", "Accept-Encoding"),
         ]
         if not_modified:
@@ -252,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
             assert entry.gz is not None
             body = entry.gz
         self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", content_type(target.name))
+        self.send_header("Content-Type", content_type(rel))
         self.send_header("Content-Length", str(len(body)))
         if use_gzip:
             self.send_header("Content-Encoding", "gzip")

@@ -26,6 +26,8 @@ def test_wheel_contains_templates_data_and_migrations(tmp_path: Path) -> None:
     assert "publisher/data/starter/config.yaml" in names
     assert "publisher/store/migrations/versions/0001_initial.py" in names
     assert "publisher/store/migrations/env.py" in names
-    assert "channels/rss.py" in names
+    for package in ("publisher", "channels"):
+        for src in (ROOT / package).rglob("*.py"):
+            assert src.relative_to(ROOT).as_posix() in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "publisher = publisher.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()

@@ -1,0 +1,222 @@
+"""The rss channel class: options, the documents it owns, and the WebSub ping."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import ClassVar
+
+import httpx
+import segno
+from lxml import etree
+from pydantic import Field, field_validator
+
+from publisher.model import PublishedNotice, redact
+
+from ..base import ChannelOptions, Doc, StateChannel
+from .documents import FORMATS, MEDIA, Documents, FeedSettings, FeedSpec, path_of
+from .entries import EntryCache, guid
+
+log = logging.getLogger("publisher.channels.rss")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+class RssOptions(ChannelOptions):
+    folder: str = ""
+    title: str | None = None
+    description: str = "信息公开"
+    max_items: int = Field(100, ge=1, le=10_000)
+    ttl: int = Field(60, ge=1)
+    pages: bool = True
+    categories: bool = True  # a feed per 清单 category
+    departments: dict[str, str] = Field(default_factory=dict)  # slug → department name
+    formats: list[str] = Field(default_factory=lambda: list(FORMATS))
+    archives: bool = True
+    websub_hub: str | None = None
+    guid_seed: str | None = None  # defaults to the official school name; never change it
+
+    @field_validator("departments")
+    @classmethod
+    def _slugs(cls, v: dict[str, str]) -> dict[str, str]:
+        for slug in v:
+            if not _SLUG.match(slug):
+                raise ValueError(
+                    f"department slug {slug!r} must be lower-case ASCII "
+                    "letters, digits or '-' (it becomes a URL)"
+                )
+        return v
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, v: list[str]) -> list[str]:
+        bad = [f for f in v if f not in FORMATS]
+        if bad or not v:
+            raise ValueError(f"formats are some of {', '.join(FORMATS)}")
+        return v
+
+
+class RssChannel(StateChannel):
+    type_name = "rss"
+    Options: ClassVar[type[ChannelOptions]] = RssOptions
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.opts: RssOptions = self.options  # type: ignore[assignment]
+        self.folder = self.opts.folder
+        site = self.ctx.site
+        seed = self.opts.guid_seed or site.school_name
+        prefix = self.folder.strip("/")
+        self.base_url = f"{site.base_url}/{prefix}" if prefix else site.base_url
+        self.entries = EntryCache(site, seed)
+        self.documents = Documents(
+            FeedSettings(
+                site,
+                self.base_url,
+                self.opts.max_items,
+                self.opts.ttl,
+                self.opts.websub_hub,
+                tuple(self.opts.formats),
+                self.opts.archives,
+            ),
+            self.entries,
+            seed,
+        )
+
+    # ---------------------------------------------------------------- what feeds exist
+
+    def feeds(self) -> list[FeedSpec]:
+        site = self.ctx.site
+        title = self.opts.title or site.name
+        specs = [FeedSpec("all", title, self.opts.description, lambda v: True)]
+        if self.opts.categories:
+            for slug, name in self.ctx.categories.items():
+                specs.append(
+                    FeedSpec(
+                        slug,
+                        f"{title} · {name}",
+                        f"{name}（信息公开事项清单）",
+                        _field_is("category", slug),
+                    )
+                )
+        for slug, dept in self.opts.departments.items():
+            specs.append(
+                FeedSpec(
+                    f"dept-{slug}",
+                    f"{title} · {dept}",
+                    f"{dept}发布的公开事项",
+                    _field_is("department", dept),
+                )
+            )
+        return specs
+
+    def guid(self, notice_id: str) -> str:
+        return guid(self.entries.seed, notice_id)
+
+    def feed_url(self, name: str) -> str:
+        """URL of a subscription document, e.g. ``feed_url('all.rss.xml')``."""
+        return f"{self.base_url}/feeds/{name}"
+
+    # ---------------------------------------------------------------- documents
+
+    def render_documents(self, live: Sequence[PublishedNotice]) -> Mapping[str, bytes | Doc]:
+        feeds = self.feeds()
+        docs: dict[str, bytes | Doc] = dict(self.documents.plan(feeds, live))
+        ordered = sorted(live, key=lambda v: (v.notice.publish_at, v.id), reverse=True)
+        listing = [self._listing(spec) for spec in feeds]
+        docs["feeds/feeds.opml"] = self._opml(listing)
+        if self.opts.pages:
+            for v in ordered:
+                docs[f"notices/{v.id}.html"] = self.render_template(
+                    "rss/notice.html", n=v, notice=v.notice
+                ).encode("utf-8")
+            docs["index.html"] = self.render_template(
+                "rss/index.html",
+                notices=ordered[:200],
+                total=len(ordered),
+                feeds={
+                    "RSS": self.feed_url("all.rss.xml"),
+                    "Atom": self.feed_url("all.atom.xml"),
+                    "JSON Feed": self.feed_url("all.json"),
+                },
+            ).encode("utf-8")
+            docs["subscribe.html"] = self.render_template(
+                "rss/subscribe.html", feeds=listing, opml=self.documents.url("feeds/feeds.opml")
+            ).encode("utf-8")
+        return docs
+
+    def _listing(self, spec: FeedSpec) -> dict[str, object]:
+        urls = {fmt: self.documents.url(path_of(spec.key, fmt)) for fmt in self.opts.formats}
+        main = urls.get("rss") or next(iter(urls.values()))
+        qr = segno.make(main, error="m").svg_inline(scale=3, border=2, title=spec.title)
+        return {
+            "key": spec.key,
+            "title": spec.title,
+            "description": spec.description,
+            "urls": urls,
+            "qr": qr,
+        }
+
+    def _opml(self, listing: list[dict[str, object]]) -> bytes:
+        root = etree.Element("opml", version="2.0")
+        head = etree.SubElement(root, "head")
+        etree.SubElement(head, "title").text = self.opts.title or self.ctx.site.name
+        body = etree.SubElement(root, "body")
+        for feed in listing:
+            urls: dict[str, str] = feed["urls"]  # type: ignore[assignment]
+            fmt = "rss" if "rss" in urls else next(iter(urls))
+            etree.SubElement(
+                body,
+                "outline",
+                type="rss",
+                text=str(feed["title"]),
+                title=str(feed["title"]),
+                xmlUrl=urls[fmt],
+                htmlUrl=self.ctx.site.base_url + "/",
+            )
+        data: bytes = etree.tostring(
+            root, encoding="utf-8", xml_declaration=True, pretty_print=True
+        )
+        return data
+
+    # ---------------------------------------------------------------- after a build
+
+    def build(self, live: Sequence[PublishedNotice]) -> list[str]:
+        changed = super().build(live)
+        if self.opts.websub_hub:
+            self._ping(
+                [
+                    p
+                    for p in changed
+                    if p.startswith("feeds/")
+                    and "/archive/" not in p
+                    and p.endswith(tuple(f".{x}" for x in ("xml", "json")))
+                ]
+            )
+        return changed
+
+    def _ping(self, paths: list[str]) -> None:
+        """Tell the WebSub hub which subscription documents changed (best effort)."""
+        if not paths or not self.opts.websub_hub:
+            return
+        try:
+            with httpx.Client(transport=self.ctx.transport, timeout=10) as client:
+                for p in paths:
+                    resp = client.post(
+                        self.opts.websub_hub,
+                        data={"hub.mode": "publish", "hub.url": self.documents.url(p)},
+                    )
+                    if resp.status_code >= 300:
+                        log.warning("WebSub hub answered %s for %s", resp.status_code, p)
+        except httpx.HTTPError as exc:
+            log.warning("WebSub ping failed: %s", redact(str(exc)))
+
+
+def _field_is(name: str, value: str) -> Callable[[PublishedNotice], bool]:
+    def select(v: PublishedNotice) -> bool:
+        return bool(getattr(v.notice, name) == value)
+
+    return select
+
+
+__all__ = ["MEDIA", "RssChannel", "RssOptions"]

@@ -1,0 +1,158 @@
+"""One feed entry per approved version, built once (with feedgen) and reused by every document.
+
+A notice appears in several documents (all notices, its category, its department, an archive),
+in three formats. Each entry is built and serialised once per version and kept, so a rebuild
+costs one serialisation per *changed* notice plus joining bytes.
+
+feedgen traps met here (REFERENCE.md §3): dates are zone-aware and written without
+``locale.setlocale`` (RSS ``pubDate`` is formatted here, not by feedgen); Atom links are added
+here because feedgen drops their ``rel``/``type``/``length`` (enclosures would become duplicate
+alternate links); every text goes through :func:`xml_safe` before it reaches lxml.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from email.utils import format_datetime
+
+from feedgen.entry import FeedEntry
+from lxml import etree
+
+from publisher.model import Attachment, PublishedNotice, SiteInfo
+from publisher.text import xml_safe
+
+GUID_NAMESPACE = uuid.UUID("6b1c3f52-2f0e-4d8e-9a57-6f1f3c1b8d10")
+NS_CONTENT = "http://purl.org/rss/1.0/modules/content/"
+NS_DC = "http://purl.org/dc/elements/1.1/"
+NS_ATOM = "http://www.w3.org/2005/Atom"
+# declared once on each document's root; dropped from the entry fragments
+_REDUNDANT = (f' xmlns:content="{NS_CONTENT}"'.encode(), f' xmlns:dc="{NS_DC}"'.encode())
+
+
+def guid(seed: str, notice_id: str) -> str:
+    """Opaque and permanent: derived from the notice id only, never title, URL or date."""
+    return f"urn:uuid:{uuid.uuid5(GUID_NAMESPACE, f'{seed}/{notice_id}')}"
+
+
+def attachment_href(site: SiteInfo, a: Attachment) -> str:
+    if not a.is_local:
+        return a.href
+    return f"{site.base_url}/files/{a.sha256[:16]}/{a.filename}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str  # what the bytes depend on: version and the version it revises
+    rss: bytes
+    atom: bytes
+    json: str
+
+
+class EntryCache:
+    """Serialised entries by version, least recently used dropped beyond ``size``."""
+
+    def __init__(self, site: SiteInfo, guid_seed: str, size: int = 50_000) -> None:
+        self.site = site
+        self.seed = guid_seed
+        self.size = size
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, v: PublishedNotice) -> Entry:
+        key = f"{v.sha256}:{v.previous_sha256 or ''}"
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+                return hit
+        entry = self._build(v, key)
+        with self._lock:
+            self._entries[key] = entry
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return entry
+
+    def _build(self, v: PublishedNotice, key: str) -> Entry:
+        n = v.notice
+        gid = guid(self.seed, n.id)
+        title = xml_safe(("【更正】" if v.is_revision else "") + n.title)
+        html = xml_safe(v.html)
+        summary = xml_safe(n.summary)
+        department = xml_safe(n.department)
+        fe = FeedEntry()
+        fe.id(gid)
+        fe.guid(gid, permalink=False)
+        fe.title(title)
+        fe.link(href=v.url, rel="alternate")
+        fe.published(n.publish_at)
+        fe.updated(v.updated_at)
+        fe.author(name=department)
+        fe.category(term=n.category, label=xml_safe(v.category_name))
+        if summary:
+            fe.summary(summary)
+        fe.content(html, type="html")
+        if n.attachments:
+            # RSS carries one enclosure per item: the first attachment; Atom carries all
+            first = n.attachments[0]
+            fe.enclosure(
+                attachment_href(self.site, first),
+                str(first.size or 0),
+                first.media_type or "application/octet-stream",
+            )
+
+        item = fe.rss_entry(extensions=False)
+        etree.SubElement(item, f"{{{NS_DC}}}creator").text = department
+        etree.SubElement(item, "pubDate").text = format_datetime(n.publish_at)
+        rss = etree.tostring(item, encoding="utf-8", pretty_print=True)
+        for decl in _REDUNDANT:
+            rss = rss.replace(decl, b"")
+
+        atom_el = fe.atom_entry(extensions=False)
+        for link in atom_el.findall("link"):
+            atom_el.remove(link)
+        self._atom_link(atom_el, href=v.url, rel="alternate", type="text/html")
+        for a in n.attachments:
+            self._atom_link(
+                atom_el,
+                href=attachment_href(self.site, a),
+                rel="enclosure",
+                type=a.media_type or "application/octet-stream",
+                length=str(a.size) if a.size else None,
+                title=xml_safe(a.title),
+            )
+        atom = etree.tostring(atom_el, encoding="utf-8", pretty_print=True)
+
+        item_json = {
+            "id": gid,
+            "url": v.url,
+            "title": title,
+            "content_html": html,
+            "date_published": n.publish_at.isoformat(),
+            "date_modified": v.updated_at.isoformat(),
+            "authors": [{"name": department}],
+            "tags": [xml_safe(v.category_name)],
+        }
+        if summary:
+            item_json["summary"] = summary
+        if n.attachments:
+            item_json["attachments"] = [
+                {
+                    "url": attachment_href(self.site, a),
+                    "mime_type": a.media_type or "application/octet-stream",
+                    "title": xml_safe(a.title),
+                    **({"size_in_bytes": a.size} if a.size else {}),
+                }
+                for a in n.attachments
+            ]
+        return Entry(key, rss, atom, json.dumps(item_json, ensure_ascii=False, sort_keys=True))
+
+    @staticmethod
+    def _atom_link(parent: etree._Element, **attrs: str | None) -> None:
+        el = etree.SubElement(parent, "link")
+        for k in ("href", "rel", "type", "length", "title"):
+            if attrs.get(k):
+                el.set(k, attrs[k] or "")
