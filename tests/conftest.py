@@ -106,6 +106,12 @@ class Site:
         path.write_text(notice_text(nid, **kw), "utf-8")  # type: ignore[arg-type]
         return path
 
+    def feed_options(self, options: str) -> None:
+        """Give the rss channel ``options`` (a YAML flow mapping)."""
+        old = "  - name: feed\n    type: rss\n"
+        text = self.config.read_text("utf-8")
+        self.config.write_text(text.replace(old, f"{old}    options: {options}\n"), "utf-8")
+
     def settings(self) -> Settings:
         return load_settings(self.config)
 

@@ -69,6 +69,7 @@ class RssChannel(StateChannel):
         prefix = self.folder.strip("/")
         self.base_url = f"{site.base_url}/{prefix}" if prefix else site.base_url
         self.entries = EntryCache(site, seed)
+        self._listing_cache: list[dict[str, object]] | None = None
         self.documents = Documents(
             FeedSettings(
                 site,
@@ -123,7 +124,9 @@ class RssChannel(StateChannel):
         feeds = self.feeds()
         docs: dict[str, bytes | Doc] = dict(self.documents.plan(feeds, live))
         ordered = sorted(live, key=lambda v: (v.notice.publish_at, v.id), reverse=True)
-        listing = [self._listing(spec) for spec in feeds]
+        if self._listing_cache is None:  # the set of feeds only changes with the config
+            self._listing_cache = [self._listing(spec) for spec in feeds]
+        listing = self._listing_cache
         docs["feeds/feeds.opml"] = self._opml(listing)
         if self.opts.pages:
             for v in ordered:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +22,7 @@ from publisher.model import PublishedNotice, SiteInfo
 from publisher.text import xml_safe
 
 from ..base import Doc
-from .entries import NS_ATOM, EntryCache, guid
+from .entries import FEEDGEN_LOCK, NS_ATOM, EntryCache, guid
 
 FORMATS = ("rss", "atom", "json")
 SUFFIX = {"rss": ".rss.xml", "atom": ".atom.xml", "json": ".json"}
@@ -34,9 +33,6 @@ MEDIA = {
 }
 NS_FH = "http://purl.org/syndication/history/1.0"
 EPOCH = datetime.fromisoformat("2000-01-01T00:00:00+08:00")
-
-# feedgen formats RSS dates under locale.setlocale, which is process-wide: one at a time
-_FEEDGEN_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -196,7 +192,7 @@ class Documents:
             ]
         )
         fg.updated(updated)
-        with _FEEDGEN_LOCK:
+        with FEEDGEN_LOCK:
             data: bytes = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
         return data
 

@@ -17,14 +17,15 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from email.utils import format_datetime
 
 from feedgen.entry import FeedEntry
 from lxml import etree
 
 from publisher.model import Attachment, PublishedNotice, SiteInfo
-from publisher.text import xml_safe
+from publisher.text import plain_text, xml_safe
 
+# feedgen formats RSS dates under locale.setlocale, which is process-wide: one at a time
+FEEDGEN_LOCK = threading.Lock()
 GUID_NAMESPACE = uuid.UUID("6b1c3f52-2f0e-4d8e-9a57-6f1f3c1b8d10")
 NS_CONTENT = "http://purl.org/rss/1.0/modules/content/"
 NS_DC = "http://purl.org/dc/elements/1.1/"
@@ -36,6 +37,11 @@ _REDUNDANT = (f' xmlns:content="{NS_CONTENT}"'.encode(), f' xmlns:dc="{NS_DC}"'.
 def guid(seed: str, notice_id: str) -> str:
     """Opaque and permanent: derived from the notice id only, never title, URL or date."""
     return f"urn:uuid:{uuid.uuid5(GUID_NAMESPACE, f'{seed}/{notice_id}')}"
+
+
+def excerpt(body: str, length: int = 120) -> str:
+    text = " ".join(xml_safe(plain_text(body)).split())
+    return text if len(text) <= length else text[:length] + "…"
 
 
 def attachment_href(site: SiteInfo, a: Attachment) -> str:
@@ -79,10 +85,12 @@ class EntryCache:
     def _build(self, v: PublishedNotice, key: str) -> Entry:
         n = v.notice
         gid = guid(self.seed, n.id)
-        title = xml_safe(("【更正】" if v.is_revision else "") + n.title)
+        # every text goes through xml_safe; a field left empty by it still gets a value, since
+        # readers (and feedgen) need a title and RSS puts content:encoded only beside a summary
+        title = xml_safe(("【更正】" if v.is_revision else "") + n.title).strip() or n.id
         html = xml_safe(v.html)
-        summary = xml_safe(n.summary)
-        department = xml_safe(n.department)
+        summary = xml_safe(n.summary).strip() or excerpt(n.body) or title
+        department = xml_safe(n.department).strip() or "-"
         fe = FeedEntry()
         fe.id(gid)
         fe.guid(gid, permalink=False)
@@ -92,8 +100,7 @@ class EntryCache:
         fe.updated(v.updated_at)
         fe.author(name=department)
         fe.category(term=n.category, label=xml_safe(v.category_name))
-        if summary:
-            fe.summary(summary)
+        fe.summary(summary)
         fe.content(html, type="html")
         if n.attachments:
             # RSS carries one enclosure per item: the first attachment; Atom carries all
@@ -104,9 +111,16 @@ class EntryCache:
                 first.media_type or "application/octet-stream",
             )
 
-        item = fe.rss_entry(extensions=False)
-        etree.SubElement(item, f"{{{NS_DC}}}creator").text = department
-        etree.SubElement(item, "pubDate").text = format_datetime(n.publish_at)
+        with FEEDGEN_LOCK:  # feedgen formats pubDate under locale.setlocale (process-wide)
+            item = fe.rss_entry(extensions=False)
+        # feedgen's content:encoded carries an anonymous ns0 prefix once serialised on its own
+        encoded = item.find(f"{{{NS_CONTENT}}}encoded")
+        if encoded is not None:
+            own = etree.Element(f"{{{NS_CONTENT}}}encoded", nsmap={"content": NS_CONTENT})
+            own.text = encoded.text
+            item.replace(encoded, own)
+        creator = etree.SubElement(item, f"{{{NS_DC}}}creator", nsmap={"dc": NS_DC})
+        creator.text = department
         rss = etree.tostring(item, encoding="utf-8", pretty_print=True)
         for decl in _REDUNDANT:
             rss = rss.replace(decl, b"")
@@ -135,9 +149,8 @@ class EntryCache:
             "date_modified": v.updated_at.isoformat(),
             "authors": [{"name": department}],
             "tags": [xml_safe(v.category_name)],
+            "summary": summary,
         }
-        if summary:
-            item_json["summary"] = summary
         if n.attachments:
             item_json["attachments"] = [
                 {
