@@ -8,17 +8,31 @@ import platform
 import sys
 from datetime import datetime
 
-from . import core
+from . import core, feeds
 
 
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench")
     p.add_argument("--notices", type=int, default=1000)
+    p.add_argument("--feed-notices", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
+    p.add_argument(
+        "--only",
+        choices=["core", "feeds", "serving"],
+        action="append",
+        help="run only these groups (repeatable)",
+    )
     args = p.parse_args()
+    groups = args.only or ["core", "feeds", "serving"]
     print(f"# disclosure-publisher benchmarks, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(f"# {platform.node()} · {platform.machine()} · Python {sys.version.split()[0]}")
-    rows = core.run(args.notices, args.repeat)
+    rows = []
+    if "core" in groups:
+        rows += core.run(args.notices, args.repeat)
+    if "feeds" in groups:
+        rows += feeds.rebuild_figures(args.feed_notices, args.repeat)
+    if "serving" in groups:
+        rows += feeds.serving_figures(args.feed_notices)
     width = max(len(r[0]) for r in rows)
     for name, value, baseline_name, baseline, unit in rows:
         print(

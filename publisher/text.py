@@ -44,16 +44,13 @@ def is_invisible(ch: str) -> bool:
     return bool(_INVISIBLE.match(ch))
 
 
+_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def xml_safe(s: str) -> str:
-    """Drop characters XML 1.0 cannot carry (lxml raises on them; readers choke)."""
-    return "".join(
-        ch
-        for ch in s
-        if ch in "\t\n\r"
-        or (0x20 <= ord(ch) <= 0xD7FF)
-        or (0xE000 <= ord(ch) <= 0xFFFD)
-        or (0x10000 <= ord(ch) <= 0x10FFFF)
-    )
+    """Drop characters XML 1.0 cannot carry (lxml raises on them; readers choke): C0 controls
+    but tab and newlines, U+FFFE/U+FFFF, and lone surrogates."""
+    return _XML_INVALID.sub("", s)
 
 
 @lru_cache(maxsize=2048)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -116,3 +116,93 @@ def test_any_text_gives_well_formed_feeds_that_round_trip(
     assert item_json["title"] == shown_title
     assert item_json["content_html"] == xml_safe(v.html)
     assert docs["feeds/zsks.rss.xml"].count(b"<item>") == 1
+
+
+# --------------------------------------------------------------------------- the planner
+
+CATS = ["zsks", "cwzc", "xsgl"]
+DEPTS = ["招生就业处", "计划财务处"]
+
+
+def small_view(nid: int, version: int, day: int, cat: int, dept: int) -> PublishedNotice:
+    n = Notice(
+        id=f"n{nid}",
+        title=f"通知{nid}v{version}",
+        category=CATS[cat],
+        item=7,
+        department=DEPTS[dept],
+        summary="摘要",
+        body=f"正文{version}",
+        publish_at=datetime(2024, 1, 1, 9, 0, tzinfo=TZ) + timedelta(days=day),
+    )
+    sha = hashlib.sha256(f"{nid}:{version}:{day}:{cat}:{dept}".encode()).hexdigest()
+    prev = hashlib.sha256(f"{nid}:{version - 1}".encode()).hexdigest() if version else None
+    return PublishedNotice(
+        notice=n,
+        sha256=sha,
+        url=f"http://x/{nid}",
+        html=f"<p>{version}</p>",
+        approved_at=n.publish_at,
+        revision=version + 1,
+        category_name=CATS[cat],
+        item_text="",
+        previous_sha256=prev,
+    )
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "revise", "remove"]),
+        st.integers(0, 30),
+        st.integers(0, 900),
+        st.integers(0, 2),
+        st.integers(0, 1),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 900), st.integers(0, 2), st.integers(0, 1)), max_size=40),
+    STEPS,
+)
+def test_incremental_plan_equals_the_full_plan(
+    start: list[tuple[int, int, int]], steps: list[tuple[str, int, int, int, int]]
+) -> None:
+    """After any sequence of additions, revisions and removals, the kept plan gives exactly
+    the documents (keys and bytes) a plan from scratch gives."""
+    ctx = ChannelContext(
+        SITE,
+        make_environment(None, TZ),
+        Path("/nonexistent"),
+        ManualClock(T0),
+        categories=dict(zip(CATS, CATS, strict=True)),
+    )
+    ch = RssChannel(
+        "feed",
+        RssOptions(pages=False, max_items=3, departments={"zs": DEPTS[0], "cw": DEPTS[1]}),
+        ctx,
+    )
+    live = {f"n{i}": small_view(i, 0, *s) for i, s in enumerate(start)}
+    versions = dict.fromkeys(live, 0)
+    ch.planner.plan(list(live.values()))
+    for action, nid, day, cat, dept in steps:
+        key = f"n{nid}"
+        if action == "add" and key not in live:
+            live[key] = small_view(nid, 0, day, cat, dept)
+            versions[key] = 0
+        elif action == "revise" and key in live:
+            versions[key] += 1
+            live[key] = small_view(nid, versions[key], day, cat, dept)
+        elif action == "remove":
+            live.pop(key, None)
+        kept = ch.planner.plan(list(live.values()))
+        ordered = sorted(
+            live.values(), key=lambda v: (v.notice.publish_at, v.notice.id), reverse=True
+        )
+        fresh = ch.documents.plan(ch.planner.feeds, ordered)
+        assert {p: d.key for p, d in kept.items()} == {p: d.key for p, d in fresh.items()}
+        for path in list(fresh)[:6]:
+            assert kept[path].render() == fresh[path].render()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import httpx
@@ -17,6 +17,7 @@ from publisher.model import PublishedNotice, redact
 from ..base import ChannelOptions, Doc, StateChannel
 from .documents import FORMATS, MEDIA, Documents, FeedSettings, FeedSpec, path_of
 from .entries import EntryCache, guid
+from .planner import Planner
 
 log = logging.getLogger("publisher.channels.rss")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -68,8 +69,9 @@ class RssChannel(StateChannel):
         seed = self.opts.guid_seed or site.school_name
         prefix = self.folder.strip("/")
         self.base_url = f"{site.base_url}/{prefix}" if prefix else site.base_url
-        self.entries = EntryCache(site, seed)
+        self.entries = EntryCache(site, seed, tuple(self.opts.formats))
         self._listing_cache: list[dict[str, object]] | None = None
+        self._pages: dict[str, Doc] = {}
         self.documents = Documents(
             FeedSettings(
                 site,
@@ -83,30 +85,25 @@ class RssChannel(StateChannel):
             self.entries,
             seed,
         )
+        self.planner = Planner(self.documents, self.feeds())
 
     # ---------------------------------------------------------------- what feeds exist
 
     def feeds(self) -> list[FeedSpec]:
         site = self.ctx.site
         title = self.opts.title or site.name
-        specs = [FeedSpec("all", title, self.opts.description, lambda v: True)]
+        specs = [FeedSpec("all", title, self.opts.description)]
         if self.opts.categories:
             for slug, name in self.ctx.categories.items():
                 specs.append(
                     FeedSpec(
-                        slug,
-                        f"{title} · {name}",
-                        f"{name}（信息公开事项清单）",
-                        _field_is("category", slug),
+                        slug, f"{title} · {name}", f"{name}（信息公开事项清单）", "category", slug
                     )
                 )
         for slug, dept in self.opts.departments.items():
             specs.append(
                 FeedSpec(
-                    f"dept-{slug}",
-                    f"{title} · {dept}",
-                    f"{dept}发布的公开事项",
-                    _field_is("department", dept),
+                    f"dept-{slug}", f"{title} · {dept}", f"{dept}发布的公开事项", "department", dept
                 )
             )
         return specs
@@ -121,32 +118,51 @@ class RssChannel(StateChannel):
     # ---------------------------------------------------------------- documents
 
     def render_documents(self, live: Sequence[PublishedNotice]) -> Mapping[str, bytes | Doc]:
-        feeds = self.feeds()
-        docs: dict[str, bytes | Doc] = dict(self.documents.plan(feeds, live))
-        ordered = sorted(live, key=lambda v: (v.notice.publish_at, v.id), reverse=True)
+        docs: dict[str, bytes | Doc] = dict(self.planner.plan(live))
+        ordered = self.planner.ordered
         if self._listing_cache is None:  # the set of feeds only changes with the config
-            self._listing_cache = [self._listing(spec) for spec in feeds]
+            self._listing_cache = [self._listing(spec) for spec in self.planner.feeds]
         listing = self._listing_cache
-        docs["feeds/feeds.opml"] = self._opml(listing)
+        docs["feeds/feeds.opml"] = Doc("opml", lambda: self._opml(listing))
         if self.opts.pages:
-            for v in ordered:
-                docs[f"notices/{v.id}.html"] = self.render_template(
-                    "rss/notice.html", n=v, notice=v.notice
-                ).encode("utf-8")
-            docs["index.html"] = self.render_template(
-                "rss/index.html",
-                notices=ordered[:200],
-                total=len(ordered),
-                feeds={
-                    "RSS": self.feed_url("all.rss.xml"),
-                    "Atom": self.feed_url("all.atom.xml"),
-                    "JSON Feed": self.feed_url("all.json"),
-                },
-            ).encode("utf-8")
-            docs["subscribe.html"] = self.render_template(
-                "rss/subscribe.html", feeds=listing, opml=self.documents.url("feeds/feeds.opml")
-            ).encode("utf-8")
+            # pages are lazy too, and kept between builds: only changed notices get new ones
+            added, removed = self.planner.last_added, self.planner.last_removed
+            if added is None or removed is None:
+                self._pages = {f"notices/{v.id}.html": self._page(v) for v in ordered}
+            else:
+                for v in removed:
+                    self._pages.pop(f"notices/{v.id}.html", None)
+                for v in added:
+                    self._pages[f"notices/{v.id}.html"] = self._page(v)
+            docs.update(self._pages)
+            front, total = ordered[:200], len(ordered)
+            key = f"{total}:" + ",".join(v.sha256[:16] for v in front)
+            docs["index.html"] = Doc(
+                key,
+                lambda: self.render_template(
+                    "rss/index.html",
+                    notices=front,
+                    total=total,
+                    feeds={
+                        "RSS": self.feed_url("all.rss.xml"),
+                        "Atom": self.feed_url("all.atom.xml"),
+                        "JSON Feed": self.feed_url("all.json"),
+                    },
+                ).encode("utf-8"),
+            )
+            docs["subscribe.html"] = Doc(
+                "subscribe",
+                lambda: self.render_template(
+                    "rss/subscribe.html", feeds=listing, opml=self.documents.url("feeds/feeds.opml")
+                ).encode("utf-8"),
+            )
         return docs
+
+    def _page(self, v: PublishedNotice) -> Doc:
+        def render() -> bytes:
+            return self.render_template("rss/notice.html", n=v, notice=v.notice).encode("utf-8")
+
+        return Doc(f"{v.sha256}:{v.previous_sha256}", render)
 
     def _listing(self, spec: FeedSpec) -> dict[str, object]:
         urls = {fmt: self.documents.url(path_of(spec.key, fmt)) for fmt in self.opts.formats}
@@ -213,13 +229,6 @@ class RssChannel(StateChannel):
                         log.warning("WebSub hub answered %s for %s", resp.status_code, p)
         except httpx.HTTPError as exc:
             log.warning("WebSub ping failed: %s", redact(str(exc)))
-
-
-def _field_is(name: str, value: str) -> Callable[[PublishedNotice], bool]:
-    def select(v: PublishedNotice) -> bool:
-        return bool(getattr(v.notice, name) == value)
-
-    return select
 
 
 __all__ = ["MEDIA", "RssChannel", "RssOptions"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from feedgen.feed import FeedGenerator
@@ -40,7 +40,8 @@ class FeedSpec:
     key: str  # ASCII, the file name: all, zsks, dept-yjsy
     title: str
     description: str
-    select: Callable[[PublishedNotice], bool] = field(compare=False)
+    field: str | None = None  # the Notice attribute that selects members (None: all)
+    value: str = ""
 
 
 @dataclass
@@ -73,44 +74,60 @@ class Documents:
 
     # ---------------------------------------------------------------- planning
 
-    def plan(self, feeds: Sequence[FeedSpec], live: Sequence[PublishedNotice]) -> dict[str, Doc]:
-        ordered = sorted(live, key=lambda v: (v.notice.publish_at, v.id), reverse=True)
-        docs: dict[str, Doc] = {}
+    def plan(self, feeds: Sequence[FeedSpec], ordered: Sequence[PublishedNotice]) -> dict[str, Doc]:
+        """Documents for ``ordered`` (newest first). One pass groups the notices by every field
+        a feed selects on, so a site of 10,000 notices plans in milliseconds."""
+        fields = {spec.field for spec in feeds if spec.field}
+        groups: dict[tuple[str | None, str], list[PublishedNotice]] = {(None, ""): list(ordered)}
         tz = self.s.site.timezone
+        year_of: dict[str, int] = {}
+        for v in ordered:
+            at = v.notice.publish_at
+            year_of[v.sha256] = at.year if at.tzinfo is tz else at.astimezone(tz).year
+            for f in fields:
+                groups.setdefault((f, getattr(v.notice, f)), []).append(v)
+        docs: dict[str, Doc] = {}
         for spec in feeds:
-            members = [v for v in ordered if spec.select(v)]
-            current = members[: self.s.max_items]
+            members = groups.get((spec.field, spec.value), [])
+            docs.update(self.feed_docs(spec, members, year_of))
+        return docs
+
+    def feed_docs(
+        self, spec: FeedSpec, members: list[PublishedNotice], year_of: dict[str, int]
+    ) -> dict[str, Doc]:
+        pages: list[tuple[int | None, list[PublishedNotice]]] = [
+            (None, members[: self.s.max_items])
+        ]
+        if self.s.archives:
             by_year: dict[int, list[PublishedNotice]] = {}
-            if self.s.archives:
-                for v in members[self.s.max_items :]:
-                    by_year.setdefault(v.notice.publish_at.astimezone(tz).year, []).append(v)
-            years = sorted(by_year)  # oldest first
+            for v in members[self.s.max_items :]:
+                by_year.setdefault(year_of[v.sha256], []).append(v)
+            pages += sorted(by_year.items())  # oldest archive first
+        years = [y for y, _ in pages[1:]]
+        docs: dict[str, Doc] = {}
+        for year, group in pages:
+            # what the entries contribute to the key, computed once for every format
+            member_key = hashlib.sha256(
+                (
+                    "\n".join([v.sha256 for v in group])
+                    + "|"
+                    + ",".join([v.previous_sha256 for v in group if v.previous_sha256])
+                ).encode()
+            ).hexdigest()
             for fmt in self.s.formats:
-                newest_archive = path_of(spec.key, fmt, years[-1]) if years else None
-                docs[path_of(spec.key, fmt)] = self._doc(
-                    spec,
-                    fmt,
-                    current,
-                    path_of(spec.key, fmt),
-                    links={"prev-archive": newest_archive},
-                    archive=False,
-                )
-                for i, year in enumerate(years):
-                    older = path_of(spec.key, fmt, years[i - 1]) if i > 0 else None
-                    newer = path_of(spec.key, fmt, years[i + 1]) if i + 1 < len(years) else None
-                    docs[path_of(spec.key, fmt, year)] = self._doc(
-                        spec,
-                        fmt,
-                        by_year[year],
-                        path_of(spec.key, fmt, year),
-                        links={
-                            "current": path_of(spec.key, fmt),
-                            "prev-archive": older,
-                            "next-archive": newer,
-                        },
-                        archive=True,
-                        year=year,
-                    )
+                if year is None:
+                    links = {"prev-archive": path_of(spec.key, fmt, years[-1]) if years else None}
+                else:
+                    i = years.index(year)
+                    links = {
+                        "current": path_of(spec.key, fmt),
+                        "prev-archive": path_of(spec.key, fmt, years[i - 1]) if i else None,
+                        "next-archive": path_of(spec.key, fmt, years[i + 1])
+                        if i + 1 < len(years)
+                        else None,
+                    }
+                path = path_of(spec.key, fmt, year)
+                docs[path] = self._doc(spec, fmt, group, path, links, member_key, year)
         return docs
 
     def _doc(
@@ -120,12 +137,11 @@ class Documents:
         members: list[PublishedNotice],
         path: str,
         links: dict[str, str | None],
-        archive: bool,
-        year: int | None = None,
+        member_key: str,
+        year: int | None,
     ) -> Doc:
         link_urls = {rel: self.url(p) for rel, p in links.items() if p}
-        h = hashlib.sha256()
-        h.update(
+        key = hashlib.sha256(
             repr(
                 (
                     fmt,
@@ -136,17 +152,16 @@ class Documents:
                     self.s.hub,
                     self.s.ttl,
                     self.s.site.base_url,
-                    archive,
+                    member_key,
                 )
             ).encode()
-        )
-        for v in members:
-            h.update(f"{v.sha256}:{v.previous_sha256 or ''}\n".encode())
+        ).hexdigest()
+        archive = year is not None
 
         def render() -> bytes:
             return self.render(spec, fmt, members, path, link_urls, archive, year)
 
-        return Doc(h.hexdigest(), render)
+        return Doc(key, render)
 
     # ---------------------------------------------------------------- assembly
 

@@ -53,17 +53,24 @@ def attachment_href(site: SiteInfo, a: Attachment) -> str:
 @dataclass(frozen=True)
 class Entry:
     key: str  # what the bytes depend on: version and the version it revises
-    rss: bytes
-    atom: bytes
-    json: str
+    rss: bytes = b""  # each format only when the channel publishes it
+    atom: bytes = b""
+    json: str = ""
 
 
 class EntryCache:
     """Serialised entries by version, least recently used dropped beyond ``size``."""
 
-    def __init__(self, site: SiteInfo, guid_seed: str, size: int = 50_000) -> None:
+    def __init__(
+        self,
+        site: SiteInfo,
+        guid_seed: str,
+        formats: tuple[str, ...] = ("rss", "atom", "json"),
+        size: int = 50_000,
+    ) -> None:
         self.site = site
         self.seed = guid_seed
+        self.formats = formats
         self.size = size
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._lock = threading.Lock()
@@ -111,57 +118,61 @@ class EntryCache:
                 first.media_type or "application/octet-stream",
             )
 
-        with FEEDGEN_LOCK:  # feedgen formats pubDate under locale.setlocale (process-wide)
-            item = fe.rss_entry(extensions=False)
-        # feedgen's content:encoded carries an anonymous ns0 prefix once serialised on its own
-        encoded = item.find(f"{{{NS_CONTENT}}}encoded")
-        if encoded is not None:
-            own = etree.Element(f"{{{NS_CONTENT}}}encoded", nsmap={"content": NS_CONTENT})
-            own.text = encoded.text
-            item.replace(encoded, own)
-        creator = etree.SubElement(item, f"{{{NS_DC}}}creator", nsmap={"dc": NS_DC})
-        creator.text = department
-        rss = etree.tostring(item, encoding="utf-8", pretty_print=True)
-        for decl in _REDUNDANT:
-            rss = rss.replace(decl, b"")
-
-        atom_el = fe.atom_entry(extensions=False)
-        for link in atom_el.findall("link"):
-            atom_el.remove(link)
-        self._atom_link(atom_el, href=v.url, rel="alternate", type="text/html")
-        for a in n.attachments:
-            self._atom_link(
-                atom_el,
-                href=attachment_href(self.site, a),
-                rel="enclosure",
-                type=a.media_type or "application/octet-stream",
-                length=str(a.size) if a.size else None,
-                title=xml_safe(a.title),
-            )
-        atom = etree.tostring(atom_el, encoding="utf-8", pretty_print=True)
-
-        item_json = {
-            "id": gid,
-            "url": v.url,
-            "title": title,
-            "content_html": html,
-            "date_published": n.publish_at.isoformat(),
-            "date_modified": v.updated_at.isoformat(),
-            "authors": [{"name": department}],
-            "tags": [xml_safe(v.category_name)],
-            "summary": summary,
-        }
-        if n.attachments:
-            item_json["attachments"] = [
-                {
-                    "url": attachment_href(self.site, a),
-                    "mime_type": a.media_type or "application/octet-stream",
-                    "title": xml_safe(a.title),
-                    **({"size_in_bytes": a.size} if a.size else {}),
-                }
-                for a in n.attachments
-            ]
-        return Entry(key, rss, atom, json.dumps(item_json, ensure_ascii=False, sort_keys=True))
+        rss = atom = b""
+        item_json: dict[str, object] = {}
+        if "rss" in self.formats:
+            with FEEDGEN_LOCK:  # feedgen formats pubDate under locale.setlocale (process-wide)
+                item = fe.rss_entry(extensions=False)
+            # feedgen's content:encoded carries an anonymous ns0 prefix once serialised on its own
+            encoded = item.find(f"{{{NS_CONTENT}}}encoded")
+            if encoded is not None:
+                own = etree.Element(f"{{{NS_CONTENT}}}encoded", nsmap={"content": NS_CONTENT})
+                own.text = encoded.text
+                item.replace(encoded, own)
+            creator = etree.SubElement(item, f"{{{NS_DC}}}creator", nsmap={"dc": NS_DC})
+            creator.text = department
+            rss = etree.tostring(item, encoding="utf-8", pretty_print=True)
+            for decl in _REDUNDANT:
+                rss = rss.replace(decl, b"")
+        if "atom" in self.formats:
+            atom_el = fe.atom_entry(extensions=False)
+            for link in atom_el.findall("link"):
+                atom_el.remove(link)
+            self._atom_link(atom_el, href=v.url, rel="alternate", type="text/html")
+            for a in n.attachments:
+                self._atom_link(
+                    atom_el,
+                    href=attachment_href(self.site, a),
+                    rel="enclosure",
+                    type=a.media_type or "application/octet-stream",
+                    length=str(a.size) if a.size else None,
+                    title=xml_safe(a.title),
+                )
+            atom = etree.tostring(atom_el, encoding="utf-8", pretty_print=True)
+        if "json" in self.formats:
+            item_json = {
+                "id": gid,
+                "url": v.url,
+                "title": title,
+                "content_html": html,
+                "date_published": n.publish_at.isoformat(),
+                "date_modified": v.updated_at.isoformat(),
+                "authors": [{"name": department}],
+                "tags": [xml_safe(v.category_name)],
+                "summary": summary,
+            }
+            if n.attachments:
+                item_json["attachments"] = [
+                    {
+                        "url": attachment_href(self.site, a),
+                        "mime_type": a.media_type or "application/octet-stream",
+                        "title": xml_safe(a.title),
+                        **({"size_in_bytes": a.size} if a.size else {}),
+                    }
+                    for a in n.attachments
+                ]
+        text = json.dumps(item_json, ensure_ascii=False, sort_keys=True) if item_json else ""
+        return Entry(key, rss, atom, text)
 
     @staticmethod
     def _atom_link(parent: etree._Element, **attrs: str | None) -> None:
