@@ -275,6 +275,7 @@ def serving_figures(n: int) -> list[Row]:
         print("# skipped 304/s: needs Debian packages wrk and nginx-light (./dev bench installs)")
         return []
     with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp).chmod(0o755)  # nginx's workers run as another user
         root = Path(tmp) / "public"
         channel(root, pages=False).build(notices(n))
         srv = Server(root, "127.0.0.1", 0)
@@ -298,7 +299,9 @@ http {{ access_log off; etag on;
             figures = {}
             for name, base in (("ours", srv.url), ("nginx", f"http://127.0.0.1:{port}")):
                 url = f"{base}/feeds/all.rss.xml"
-                etag = httpx.get(url).headers["etag"]
+                first = httpx.get(url)
+                assert first.status_code == 200, (name, first.status_code)
+                etag = first.headers["etag"]
                 assert httpx.get(url, headers={"If-None-Match": etag}).status_code == 304
                 figures[name] = wrk_rps(url, etag)
         finally:

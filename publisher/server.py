@@ -117,6 +117,22 @@ class FileCache:
         return entry
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    # the stdlib's listen backlog of 5 resets connections when 100 feed readers arrive at once
+    request_queue_size = 512
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a reader closing its connection mid-answer is normal, not a traceback on stderr
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            log.debug("client %s went away: %s", client_address, exc)
+            return
+        log.exception("error answering %s", client_address)
+
+
 class Server:
     def __init__(
         self,
@@ -136,7 +152,7 @@ class Server:
             srv = server
 
         try:
-            self.httpd = ThreadingHTTPServer((host, port), Handler)
+            self.httpd = _HTTPServer((host, port), Handler)
         except OSError as exc:
             raise PublisherError(
                 f"cannot serve on {host}:{port}: {exc.strerror} "
