@@ -165,3 +165,7 @@ def pg_url() -> str:
             pytest.fail(f"PostgreSQL is required under CI=true but unreachable: {exc}")
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
     return PG_URL
+
+
+# one Chromium for the whole session, shared by every browser test (defined once, here)
+from .browser import browser  # noqa: E402, F401

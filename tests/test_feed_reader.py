@@ -12,7 +12,6 @@ import httpx
 
 from publisher.server import Server
 
-from .browser import browser  # noqa: F401 - fixture
 from .conftest import Site, approve
 
 
@@ -100,7 +99,7 @@ def test_a_reader_polling_every_15_minutes(site: Site) -> None:
     assert a["published"].endswith("+08:00")  # local time, with its zone
 
 
-def test_subscribe_page_in_a_browser(site: Site, browser: Any) -> None:  # noqa: F811
+def test_subscribe_page_in_a_browser(site: Site, browser: Any) -> None:
     site.write("n1")
     with site.app() as app:
         approve(app, "n1")

@@ -8,11 +8,10 @@ from typing import Any
 
 from publisher.server import Server
 
-from .browser import browser  # noqa: F401 - fixture
 from .conftest import Site, approve
 
 
-def test_slideshow_plays_all_slides_inside_the_safe_area(site: Site, browser: Any) -> None:  # noqa: F811
+def test_slideshow_plays_all_slides_inside_the_safe_area(site: Site, browser: Any) -> None:
     body = "\n\n".join(f"第{i}条：" + "公示期内如有异议，请实名反映。" * 6 for i in range(1, 6))
     site.write("n1", body=body, expires_at="2026-12-04 18:00+08:00")
     site.write("n2", title="第二条通知", body="短通知。")
