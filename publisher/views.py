@@ -28,7 +28,7 @@ def attachment_url(site: SiteInfo, sha256: str, filename: str) -> str:
 class Views:
     """Builds (and caches, by version hash) the view of approved versions."""
 
-    def __init__(self, site: SiteInfo, catalogue: Catalogue, cache_size: int = 4096) -> None:
+    def __init__(self, site: SiteInfo, catalogue: Catalogue, cache_size: int = 50_000) -> None:
         self.site = site
         self.catalogue = catalogue
         self._cache: OrderedDict[tuple[str, str | None], PublishedNotice] = OrderedDict()
