@@ -15,7 +15,11 @@ from .base import Channel
 REGISTRY: dict[str, str] = {
     "rss": "channels.rss:RssChannel",
     "signage": "channels.signage:SignageChannel",
-    "wecom": "channels.wecom:WeComChannel",
+    "wecom": "channels.webhook.wecom:WeComChannel",
+    "dingtalk": "channels.webhook.dingtalk:DingTalkChannel",
+    "feishu": "channels.webhook.feishu:FeishuChannel",
+    "lark": "channels.webhook.feishu:LarkChannel",
+    "webhook": "channels.webhook.standard:StandardWebhookChannel",
 }
 
 

@@ -20,6 +20,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
@@ -196,14 +197,50 @@ class MessageChannel(Channel):
 
     kind: ClassVar[Literal["state", "message"]] = "message"
     on_unknown: Literal["retry", "hold"] = "retry"
+    supports_digest: ClassVar[bool] = False
 
     @abstractmethod
     def render(self, notice: PublishedNotice, action: Action) -> list[Payload]:
         """The payload(s) for this notice version, exactly as they would be sent."""
 
     @abstractmethod
-    def send(self, payload: Payload) -> Outcome:
-        """Send one payload and say what came of it. Never raises for a delivery problem."""
+    def send(self, payload: Payload, key: str = "") -> Outcome:
+        """Send one payload and say what came of it. Never raises for a delivery problem.
+
+        ``key`` names the message and stays the same for every retry of it (receivers that
+        deduplicate use it)."""
+
+    # What the engine asks of robots; the defaults fit a channel without such limits.
+
+    @property
+    def robot_key(self) -> str:
+        """Identifies the target for shared rate limits (never the URL itself)."""
+        return f"channel:{self.name}"
+
+    @property
+    def rate_limits(self) -> list[tuple[int, float]]:
+        """(sends, seconds) windows the target allows; empty for none."""
+        return []
+
+    @property
+    def digest_enabled(self) -> bool:
+        return self.supports_digest and bool(getattr(self.options, "digest", False))
+
+    @property
+    def hold_for_digest(self) -> bool:
+        return self.supports_digest and bool(getattr(self.options, "hold_for_digest", False))
+
+    def digest_capacity(self) -> int:
+        return int(getattr(self.options, "digest_max", 8))
+
+    def digest_fits(self, notices: Sequence[PublishedNotice], when: datetime) -> bool:
+        return len(notices) <= self.digest_capacity()
+
+    def render_digest(self, notices: Sequence[PublishedNotice], when: datetime) -> Payload:
+        raise NotImplementedError(f"channel '{self.name}' does not send digests")
+
+    def render_alert(self, text: str) -> Payload:
+        raise NotImplementedError(f"channel '{self.name}' does not send alerts")
 
 
 # ------------------------------------------------------------------- atomic file output

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import __version__
 from .errors import ErrorSet, Located, PublisherError
-from .model import DeliveryState, redact
+from .model import DeliveryState, RedactingFilter, redact
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Handler, str]] = {}
@@ -35,13 +35,6 @@ def command(name: str, help_: str) -> Callable[[Handler], Handler]:
 
 def out(text: str = "") -> None:
     print(redact(text))
-
-
-class RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = None
-        return True
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -135,6 +135,8 @@ class DeliveryConfig(_Model):
     jitter: float = Field(0.2, ge=0, le=1)
     lease: float = 300.0
     batch: int = Field(50, ge=1, le=10_000)
+    concurrency: int = Field(16, ge=1, le=256)  # channels served side by side
+    alert_channel: str | None = None  # a message channel told when another one is paused
 
     @field_validator("backoff_base", "backoff_max", "lease", mode="before")
     @classmethod
@@ -174,7 +176,8 @@ class RouteConfig(_Model):
 
 class ScheduleConfig(_Model):
     name: str
-    job: Literal["tick", "sync", "rebuild"] = "tick"
+    job: Literal["tick", "sync", "rebuild", "digest"] = "tick"
+    channel: str | None = None  # for job: digest
     cron: str | None = None
     interval: float | None = None
     timezone: str | None = None
@@ -412,6 +415,24 @@ def parse_settings(text: str, path: Path) -> Settings:
                 )
         elif s.interval is not None and s.interval < 1:
             err("interval must be at least 1s", ("schedules", i, "interval"))
+        if s.job == "digest":
+            if s.channel not in specs:
+                err(
+                    f"a digest job names the channel it sends: {s.channel!r} is not a channel",
+                    ("schedules", i, "channel"),
+                )
+            elif not getattr(channel_class(specs[s.channel].type), "supports_digest", False):
+                err(f"channel {s.channel!r} does not send digests", ("schedules", i, "channel"))
+
+    alert = model.delivery.alert_channel
+    if alert is not None:
+        if alert not in specs:
+            err(f"alert_channel {alert!r} is not a channel", ("delivery", "alert_channel"))
+        elif channel_class(specs[alert].type).kind != "message":
+            err(
+                f"alert_channel {alert!r} must be a robot or webhook, not {specs[alert].type}",
+                ("delivery", "alert_channel"),
+            )
 
     if problems:
         raise ErrorSet(problems)

@@ -23,8 +23,8 @@ from channels.base import Channel, MessageChannel, StateChannel, write_tree
 
 from .config import DeliveryConfig
 from .errors import ChannelError, NotApproved, PublisherError
+from .messages import MessageSender
 from .model import (
-    Action,
     Clock,
     Delivery,
     DeliveryState,
@@ -42,10 +42,12 @@ log = logging.getLogger("publisher.engine")
 @dataclass
 class ChannelReport:
     channel: str
-    skipped: str = ""  # why nothing ran (not configured, paused)
+    skipped: str = ""  # why nothing ran (not configured, paused, an error)
+    note: str = ""  # why it stopped early although nothing is wrong (a rate limit …)
     built: bool = False
     changed_files: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    wake_at: datetime | None = None  # when this channel can go on (a rate window frees)
 
     def count(self, what: str) -> None:
         self.outcomes[what] = self.outcomes.get(what, 0) + 1
@@ -58,6 +60,12 @@ class TickReport:
 
     def total(self, what: str) -> int:
         return sum(r.outcomes.get(what, 0) for r in self.channels.values())
+
+    @property
+    def next_wake(self) -> datetime | None:
+        """The earliest moment a channel of this pass can go on (None: nothing waits)."""
+        times = [r.wake_at for r in self.channels.values() if r.wake_at is not None]
+        return min(times) if times else None
 
 
 def default_worker_id() -> str:
@@ -85,27 +93,35 @@ class Engine:
         self.worker = worker or default_worker_id()
         self.rng = rng or random.Random()
         self.files_dir = files_dir
+        self.messages = MessageSender(self)
 
     # ---------------------------------------------------------------- one pass
 
-    def tick(self, only: Sequence[str] | None = None, force_build: bool = False) -> TickReport:
+    def tick(
+        self, only: Sequence[str] | None = None, force_build: bool = False, push: bool = False
+    ) -> TickReport:
         names = [n for n in self.channels if only is None or n in only]
         report = TickReport(self.clock.now())
         if len(names) <= 1:
             for n in names:
-                report.channels[n] = self.run_channel(n, force_build)
+                report.channels[n] = self.run_channel(n, force_build, push=push)
         else:
+            # channels side by side: a slow or failing robot never delays the others
             with ThreadPoolExecutor(
-                max_workers=min(8, len(names)), thread_name_prefix="channel"
+                max_workers=min(self.cfg.concurrency, len(names)), thread_name_prefix="channel"
             ) as pool:
-                futures = {n: pool.submit(self.run_channel, n, force_build) for n in names}
+                futures = {
+                    n: pool.submit(self.run_channel, n, force_build, push=push) for n in names
+                }
                 for n, fut in futures.items():
                     report.channels[n] = fut.result()
         if any(self.channels[n].kind == "state" for n in names):
             self._write_files()
         return report
 
-    def run_channel(self, name: str, force_build: bool = False) -> ChannelReport:
+    def run_channel(
+        self, name: str, force_build: bool = False, digest: bool = False, push: bool = False
+    ) -> ChannelReport:
         ch = self.channels[name]
         report = ChannelReport(name)
         try:
@@ -117,11 +133,12 @@ class Engine:
             st = self.store.channel_state(name)
             if st.paused(now):
                 report.skipped = f"paused: {st.pause_reason}"
+                report.wake_at = st.paused_until
                 return report
             if isinstance(ch, StateChannel):
                 self._run_state(ch, report, force_build)
             elif isinstance(ch, MessageChannel):
-                self._run_message(ch, report)
+                self.messages.run(ch, report, digest=digest, push=push)
         except PublisherError as exc:
             # a channel's own trouble is its own: log it and let the other channels go on
             log.error("channel %s: %s", name, redact(str(exc)))
@@ -153,7 +170,7 @@ class Engine:
             changed = ch.build(views)
         except (ChannelError, OSError) as exc:
             for d in claimed:
-                self._apply(ch, d, Outcome.retry(f"build failed: {exc}"), report)
+                self.apply(ch, d, Outcome.retry(f"build failed: {exc}"), report)
             return
         report.built = True
         report.changed_files = len(changed)
@@ -163,11 +180,11 @@ class Engine:
         in_build = {v.sha256 for v in views}
         for d in claimed:
             if d.sha256 in in_build:
-                self._apply(ch, d, Outcome.sent("in the published build"), report)
+                self.apply(ch, d, Outcome.sent("in the published build"), report)
             else:
-                self._settle_not_live(ch, d, report)
+                self.settle_not_live(ch, d, report)
 
-    def _settle_not_live(self, ch: Channel, d: Delivery, report: ChannelReport) -> None:
+    def settle_not_live(self, ch: Channel, d: Delivery, report: ChannelReport) -> None:
         """A due delivery whose version is not live: replaced, withdrawn or expired."""
         now = self.clock.now()
         notice = self.store.notice(d.notice_id)
@@ -183,51 +200,9 @@ class Engine:
         )
         report.count(str(state))
 
-    # ---------------------------------------------------------------- message channels
-
-    def _run_message(self, ch: MessageChannel, report: ChannelReport) -> None:
-        while True:
-            now = self.clock.now()
-            batch = self.store.claim(ch.name, now, self.cfg.lease, self.cfg.batch, self.worker)
-            if not batch:
-                return
-            for i, d in enumerate(batch):
-                stop = self._send_one(ch, d, report)
-                if stop:
-                    self.store.release([x.id for x in batch[i + 1 :]], self.clock.now())
-                    return
-            if len(batch) < self.cfg.batch:
-                return
-
-    def _send_one(self, ch: MessageChannel, d: Delivery, report: ChannelReport) -> bool:
-        """Send one delivery; True when the channel must stop for now (paused)."""
-        now = self.clock.now()
-        notice = self.store.notice(d.notice_id)
-        version = self.store.version(d.sha256)
-        if d.action == Action.PUBLISH and notice.withdrawn_at is not None:
-            self._settle_not_live(ch, d, report)
-            return False
-        if d.action == Action.PUBLISH and version.expires_at and version.expires_at <= now:
-            self._settle_not_live(ch, d, report)
-            return False
-        try:
-            previous = self.store.sent_before(d.notice_id, ch.name, d.sha256)
-            view = self.views.published(version, previous)
-            payloads = ch.render(view, d.action)
-        except NotApproved as exc:
-            return self._apply(ch, d, Outcome.failed(str(exc)), report)
-        except ChannelError as exc:
-            return self._apply(ch, d, Outcome.failed(f"cannot render: {exc}"), report)
-        outcome = Outcome.sent()
-        parts = d.parts_sent
-        for payload in payloads[parts:]:
-            outcome = ch.send(payload)
-            if outcome.kind != OutcomeKind.SENT:
-                break
-            parts += 1
-            if len(payloads) > 1:
-                self.store.set_parts_sent(d.id, parts, self.clock.now())
-        return self._apply(ch, d, outcome, report, parts=parts, total_parts=len(payloads))
+    def run_digest(self, name: str) -> ChannelReport:
+        """A scheduled digest: everything due for ``name`` goes out folded into digests."""
+        return self.run_channel(name, digest=True)
 
     # ---------------------------------------------------------------- outcomes
 
@@ -236,7 +211,7 @@ class Engine:
         spread = base * self.cfg.jitter
         return max(1.0, base + self.rng.uniform(-spread, spread))
 
-    def _apply(
+    def apply(
         self,
         ch: Channel,
         d: Delivery,
@@ -244,6 +219,7 @@ class Engine:
         report: ChannelReport,
         parts: int | None = None,
         total_parts: int | None = None,
+        digest: int | None = None,
     ) -> bool:
         """Record what one attempt came to; True when the channel must stop for now."""
         now = self.clock.now()
@@ -260,7 +236,7 @@ class Engine:
                 now=now,
                 event=event,
                 parts_sent=parts,
-                detail={"outcome": str(kind), "parts": parts, "of": total_parts},
+                detail={"outcome": str(kind), "parts": parts, "of": total_parts, "digest": digest},
                 **kw,
             )
             report.count(counted)
@@ -272,20 +248,23 @@ class Engine:
             # the channel's configuration is wrong: stop it for everyone, tell a person, and
             # keep the delivery (it was not this message's fault, so no attempt is counted)
             until = now + timedelta(seconds=outcome.after) if outcome.after else None
-            self.store.pause_channel(ch.name, reason, now, until)
+            if not self.store.channel_state(ch.name).paused(now):  # once, not per message
+                self.store.pause_channel(ch.name, reason, now, until)
+                log.error(
+                    "channel %s paused: %s (fix the configuration, then "
+                    "`publisher retry --channel %s`)",
+                    ch.name,
+                    reason,
+                    ch.name,
+                )
+                if isinstance(ch, MessageChannel):
+                    self.messages.alert(ch, reason)
             record(
                 DeliveryState.PENDING,
                 "delivery.held",
                 "paused",
                 attempts=d.attempts,
                 error=f"channel paused: {reason}",
-            )
-            log.error(
-                "channel %s paused: %s (fix the configuration, then "
-                "`publisher retry --channel %s`)",
-                ch.name,
-                reason,
-                ch.name,
             )
             return True
         if kind == OutcomeKind.FAILED:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import re
 import threading
 from dataclasses import dataclass, field
@@ -32,10 +33,10 @@ class Secret:
 
     __slots__ = ("_value", "env")
 
-    def __init__(self, value: str, env: str = "") -> None:
+    def __init__(self, value: str, env: str = "", register: bool = True) -> None:
         self._value = value
         self.env = env
-        if len(value) >= 4:
+        if register and len(value) >= 4:
             with _secret_lock:
                 _secret_values.add(value)
 
@@ -66,9 +67,24 @@ def redact(text: str) -> str:
     for value in values:
         if value in text:
             text = text.replace(value, "…" + value[-4:] if len(value) > 12 else "***")
-    return _URL_SECRET_PARAM.sub(
-        lambda m: m["k"] + ("…" + m["v"][-4:] if len(m["v"]) > 12 else "***"), text
-    )
+
+    def mask(m: re.Match[str]) -> str:
+        value = m["v"]
+        if value.startswith("…") or value == "***":  # already redacted above
+            return m[0]
+        return m["k"] + ("…" + value[-4:] if len(value) > 12 else "***")
+
+    return _URL_SECRET_PARAM.sub(mask, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Scrubs secrets from every log record it sees (attach to handlers, and to the loggers of
+    libraries that log URLs, such as httpx)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
 
 
 # ---------------------------------------------------------------------------- notices
@@ -300,11 +316,13 @@ def secret_from_config(value: object, environ: dict[str, str] | None = None) -> 
     if missing:
         return MissingSecret(missing)
     resolved = _ENV_REF.sub(lambda m: env[m[1]], value)
-    secret = Secret(resolved, ",".join(names))
-    # the env values alone are secrets too (a key inside a URL must not leak by itself)
+    if not names:  # a secret written into the file itself: all of it is secret
+        return Secret(resolved)
+    # only the environment values are secret: a URL then shows as ...send?key=…abcd, with its
+    # host and path still readable in logs and status output
     for n in names:
         Secret(env[n], n)
-    return secret
+    return Secret(resolved, ",".join(names), register=False)
 
 
 class MissingSecret(Secret):

@@ -17,6 +17,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .app import Publisher
@@ -79,9 +80,11 @@ class Runner:
             if not self.app.store.claim_tick(s.name, fire, self.instance, now):
                 log.debug("schedule %s at %s already run by another instance", s.name, fire)
                 return
-        self.run_pass(job=s.job, label=s.name)
+        self.run_pass(job=s.job, label=s.name, channel=s.channel)
 
-    def run_pass(self, job: str = "tick", label: str = "tick") -> TickReport | None:
+    def run_pass(
+        self, job: str = "tick", label: str = "tick", channel: str | None = None
+    ) -> TickReport | None:
         with self._lock:
             try:
                 report = self.app.sync()
@@ -91,7 +94,11 @@ class Runner:
                     log.info("approved by paper review record: %s", nid)
                 if job == "sync":
                     return None
-                tick = self.app.tick(force_build=job == "rebuild")
+                if job == "digest" and channel:
+                    tick = TickReport(self.app.clock.now())
+                    tick.channels[channel] = self.app.engine.run_digest(channel)
+                else:
+                    tick = self.app.tick(force_build=job == "rebuild")
             except PublisherError as exc:
                 log.error("%s: %s", label, redact(str(exc)))
                 return None
@@ -108,7 +115,23 @@ class Runner:
                         ),
                     )
                 self._say(logging.WARNING, [f"{name}: {r.skipped}"] if r.skipped else [], name)
+            self._wake_at(tick.next_wake)
             return tick
+
+    def _wake_at(self, when: datetime | None) -> None:
+        """Come back exactly when a robot's rate window frees or a pause ends, instead of at
+        the next interval tick (no idle time while work is queued)."""
+        if when is None or not self.scheduler.running or self.stopping.is_set():
+            return
+        self.scheduler.add_job(
+            self.run_pass,
+            DateTrigger(run_date=when),
+            id="wake",
+            name="wake",
+            replace_existing=True,
+            kwargs={"label": "wake"},
+            misfire_grace_time=300,
+        )
 
     def _say(self, level: int, messages: list[str], topic: str) -> None:
         """Log each message once while it holds, not on every tick (a bad file would otherwise

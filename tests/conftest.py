@@ -132,7 +132,9 @@ def wecom(monkeypatch: pytest.MonkeyPatch) -> Iterator[WeComServer]:
 
 @pytest.fixture
 def site(tmp_path: Path, wecom: WeComServer) -> Site:
-    return Site(tmp_path)
+    s = Site(tmp_path)
+    wecom.now = lambda: s.clock.now().timestamp()  # the robot keeps time with the test
+    return s
 
 
 @pytest.fixture
@@ -140,7 +142,9 @@ def make_site(tmp_path: Path, wecom: WeComServer) -> Callable[..., Site]:
     counter = iter(range(1000))
 
     def make(**kw: object) -> Site:
-        return Site(tmp_path / f"site{next(counter)}", **kw)  # type: ignore[arg-type]
+        s = Site(tmp_path / f"site{next(counter)}", **kw)  # type: ignore[arg-type]
+        wecom.now = lambda: s.clock.now().timestamp()
+        return s
 
     return make
 

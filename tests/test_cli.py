@@ -66,7 +66,7 @@ def test_full_flow_from_the_command_line(
     assert wecom.received == []
     assert run(site, "preview", "n1", "--channel", "group") == 0
     out = capsys.readouterr().out
-    assert '"msgtype": "news"' in out and "test-key-0123456789abcdef" not in out
+    assert '"msgtype":"news"' in out and "test-key-0123456789abcdef" not in out
     assert run(site, "push", "n1", "--channel", "group") == 0
     assert "group            sent" in capsys.readouterr().out
     assert len(wecom.received) == 1

@@ -9,6 +9,7 @@ from typing import Any
 
 import feedparser
 import httpx
+from playwright.sync_api import expect
 
 from publisher.server import Server
 
@@ -117,7 +118,7 @@ def test_subscribe_page_in_a_browser(site: Site, browser: Any) -> None:
         assert box is not None and box["width"] > 60 and box["height"] > 60
         button = page.locator("#feed-zsks button").first
         button.click()
-        assert button.inner_text() == "已复制"
+        expect(button).to_have_text("已复制")  # waits for the clipboard promise
         copied = page.evaluate("navigator.clipboard.readText()")
         assert copied == "http://127.0.0.1:8080/feeds/zsks.rss.xml"
         context.close()

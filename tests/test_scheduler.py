@@ -32,8 +32,8 @@ def test_cron_job_fires_once_per_time_across_instances(site: Site) -> None:
     with site.app() as a, site.app() as b:
         ran: list[str] = []
         one, two = Runner(a, serve=False), Runner(b, serve=False)
-        one.run_pass = lambda job="tick", label="": ran.append("one")  # type: ignore[method-assign]
-        two.run_pass = lambda job="tick", label="": ran.append("two")  # type: ignore[method-assign]
+        one.run_pass = lambda job="tick", label="", channel=None: ran.append("one")  # type: ignore[method-assign]
+        two.run_pass = lambda job="tick", label="", channel=None: ran.append("two")  # type: ignore[method-assign]
         s = ScheduleConfig(name="morning", job="rebuild", cron="0 6 * * *")
         one.job(s)
         two.job(s)

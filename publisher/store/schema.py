@@ -157,6 +157,13 @@ channel_state = Table(
     Column("built_at", UTCDateTime, nullable=True),
 )
 
+rate_windows = Table(
+    "rate_windows",
+    metadata,
+    Column("robot", String(64), primary_key=True),  # sha256 of the robot's URL, not the URL
+    Column("sends", Text, nullable=False, server_default="[]"),  # JSON: recent send times, epoch
+)
+
 ticks = Table(
     "ticks",
     metadata,

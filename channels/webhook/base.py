@@ -1,0 +1,327 @@
+"""What every group robot and signed webhook shares.
+
+An implementation says which message types it has, their byte limits, how a message body looks,
+how a request is signed, and how the vendor's answer maps to an outcome. This base does the
+rest: templates, the robot's keyword, byte-exact limits with splitting or a card, digests, the
+HTTP call with its timeouts, and redaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Literal
+
+import httpx
+from pydantic import Field
+
+from publisher.errors import RenderError
+from publisher.model import Action, Outcome, PublishedNotice, RedactingFilter, redact
+
+from ..base import ChannelOptions, MessageChannel, Payload, SecretValue
+from .limits import cut_bytes, nbytes, split
+
+# httpx logs every request's URL at INFO, key and all: scrub it at the source
+logging.getLogger("httpx").addFilter(RedactingFilter())
+
+
+class WebhookOptions(ChannelOptions):
+    webhook_url: SecretValue
+    msgtype: str = ""  # each vendor has its default and its list
+    timeout: float = Field(10.0, gt=0, le=60)
+    on_unknown: Literal["retry", "hold"] = "retry"
+    announce_withdrawal: bool = True
+    keyword: str | None = None  # the robot's security keyword: put into every message
+    long: Literal["split", "card", "summary"] = "split"  # what to do with a notice too long
+    max_bytes: int | None = Field(None, ge=256)  # override the vendor's content limit
+    rate_per_minute: int | None = Field(None, ge=1)
+    rate_per_second: int | None = Field(None, ge=1)
+    rate_limit: bool = True  # off only for endpoints of your own (benchmarks)
+    digest: bool = True  # fold a backlog larger than the rate into digest messages
+    digest_max: int = Field(8, ge=2, le=50)
+    hold_for_digest: bool = False  # send only through scheduled `digest` jobs
+
+
+@dataclass
+class Message:
+    """One message before it is serialised: its JSON body and the text fields with limits."""
+
+    body: dict[str, Any]
+    label: str
+    fields: list[tuple[str, str, int]] = field(default_factory=list)  # (name, value, limit)
+
+
+class WebhookChannel(MessageChannel):
+    vendor: ClassVar[str] = ""
+    msgtypes: ClassVar[tuple[str, ...]] = ()
+    default_msgtype: ClassVar[str] = ""
+    card_types: ClassVar[tuple[str, ...]] = ()  # link/card types; the first serves `long: card`
+    supports_digest: ClassVar[bool] = True
+    # (sends, seconds) the vendor allows per robot
+    default_rates: ClassVar[tuple[tuple[int, float], ...]] = ()
+    request_limit: ClassVar[int | None] = None  # bytes of the whole request, if the vendor caps it
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.opts: WebhookOptions = self.options  # type: ignore[assignment]
+        self.on_unknown = self.opts.on_unknown
+        self.msgtype = self.opts.msgtype or self.default_msgtype
+        if self.msgtype not in self.msgtypes:
+            raise RenderError(
+                f"channel '{self.name}': msgtype {self.msgtype!r} is not one of "
+                f"{', '.join(self.msgtypes)}"
+            )
+        self._client: httpx.Client | None = None
+
+    # ---------------------------------------------------------------- identity and limits
+
+    @property
+    def robot_key(self) -> str:
+        """Identifies the robot (for shared rate limits) without revealing its URL."""
+        if self.unavailable():
+            return f"unconfigured:{self.name}"
+        return hashlib.sha256(self.opts.webhook_url.reveal().encode()).hexdigest()[:32]
+
+    @property
+    def rate_limits(self) -> list[tuple[int, float]]:
+        if not self.opts.rate_limit:
+            return []
+        limits = dict((s, c) for c, s in self.default_rates)
+        if self.opts.rate_per_minute:
+            limits[60.0] = self.opts.rate_per_minute
+        if self.opts.rate_per_second:
+            limits[1.0] = self.opts.rate_per_second
+        return sorted(((c, s) for s, c in limits.items()), key=lambda x: x[1])
+
+    @property
+    def target(self) -> str:
+        if self.unavailable():
+            return "(not configured)"
+        return redact(self.opts.webhook_url.reveal())
+
+    def content_limit(self, msgtype: str) -> int:
+        """Bytes the main text field of ``msgtype`` may hold."""
+        return self.opts.max_bytes or 4096
+
+    # ---------------------------------------------------------------- what vendors write
+
+    @abstractmethod
+    def text_message(
+        self, msgtype: str, title: str, content: str, n: PublishedNotice | None
+    ) -> Message:
+        """A message of a text-like type (text, markdown, post …) carrying ``content``."""
+
+    @abstractmethod
+    def card_message(
+        self, msgtype: str, title: str, description: str, n: PublishedNotice
+    ) -> Message:
+        """A link card of ``msgtype``: a title, a short description, the full text's URL."""
+
+    def digest_message(self, title: str, items: Sequence[PublishedNotice]) -> Message:
+        """Several notices in one message; the default is a Markdown/text list."""
+        lines = [
+            f"{i}. [{v.notice.title}]({v.url})"
+            if self.markdown(self.msgtype)
+            else f"{i}. {v.notice.title} {v.url}"
+            for i, v in enumerate(items, 1)
+        ]
+        return self.text_message(
+            self.msgtype, title, self.with_keyword(f"{title}\n\n" + "\n".join(lines)), None
+        )
+
+    def markdown(self, msgtype: str) -> bool:
+        return msgtype not in ("text",)
+
+    def sign(
+        self, url: str, body: bytes, key: str, now: datetime
+    ) -> tuple[str, dict[str, str], bytes]:
+        """The request to make: URL, extra headers, body. Vendors that sign override this."""
+        return url, {}, body
+
+    @abstractmethod
+    def outcome_of(self, resp: httpx.Response) -> Outcome:
+        """Map the vendor's answer (usually a code in an HTTP 200 body) to an outcome."""
+
+    # ---------------------------------------------------------------- rendering
+
+    def with_keyword(self, text: str) -> str:
+        kw = self.opts.keyword
+        if kw and kw not in text:
+            return f"{kw} {text}"
+        return text
+
+    def render(self, notice: PublishedNotice, action: Action) -> list[Payload]:
+        n = notice.notice
+        prefix = (
+            "【撤回】" if action == Action.WITHDRAW else "【更正】" if notice.is_revision else ""
+        )
+        title = self.with_keyword(prefix + n.title)
+        if self.msgtype in self.card_types:
+            description = ("该公开事项已撤回。" if action == Action.WITHDRAW else "") + (
+                n.summary or _excerpt(n.body)
+            )
+            return [self._payload(self.card_message(self.msgtype, title, description, notice))]
+        template = f"{self.vendor}/{self.msgtype}.j2"
+        values = dict(
+            n=notice, notice=n, prefix=prefix, action=str(action), keyword=self.opts.keyword or ""
+        )
+        full = self.with_keyword(self.render_template(template, full=True, **values).strip())
+        limit = self.content_limit(self.msgtype)
+        if nbytes(full) <= limit and self._fits(
+            self.text_message(self.msgtype, title, full, notice)
+        ):
+            return [self._payload(self.text_message(self.msgtype, title, full, notice))]
+        if self.opts.long == "card" and self.card_types:
+            return [
+                self._payload(
+                    self.card_message(
+                        self.card_types[0], title, n.summary or _excerpt(n.body), notice
+                    )
+                )
+            ]
+        if self.opts.long == "summary" or action == Action.WITHDRAW:
+            short = self.with_keyword(self.render_template(template, full=False, **values).strip())
+            return [
+                self._payload(
+                    self.text_message(self.msgtype, title, cut_bytes(short, limit), notice)
+                )
+            ]
+        return [self._payload(m) for m in self._split(full, title, limit, notice)]
+
+    def _split(self, full: str, title: str, limit: int, notice: PublishedNotice) -> list[Message]:
+        """Pieces of ``full``, each marked (i/N) and carrying the keyword, each within limits."""
+        budget = limit
+        for _ in range(8):
+            reserve = nbytes(f"({99}/{99}) ") + nbytes(self.opts.keyword or "") + 1
+            pieces = split(full, max(budget - reserve, 64))
+            total = len(pieces)
+            messages = []
+            for i, piece in enumerate(pieces, 1):
+                mark = f"({i}/{total}) "
+                content = self.with_keyword(mark + piece.lstrip("\n"))
+                messages.append(
+                    self.text_message(self.msgtype, f"{title} {mark}".strip(), content, notice)
+                )
+            if all(self._fits(m) for m in messages):
+                return messages
+            budget = int(budget * 0.85)  # JSON escaping made a request too large: retry smaller
+        raise RenderError(
+            f"channel '{self.name}': cannot fit the notice into {self.request_limit} bytes"
+        )
+
+    def _fits(self, m: Message) -> bool:
+        if any(nbytes(value) > limit for _, value, limit in m.fields):
+            return False
+        if self.request_limit is not None:
+            return len(_dumps(m.body)) + 200 <= self.request_limit  # 200: signature fields
+        return True
+
+    def _payload(self, m: Message) -> Payload:
+        for name, value, limit in m.fields:
+            if nbytes(value) > limit:
+                raise RenderError(
+                    f"channel '{self.name}': {name} is {nbytes(value)} bytes, over "
+                    f"the limit of {limit}"
+                )
+        return Payload(self.target, "application/json", _dumps(m.body), label=m.label)
+
+    def render_digest(self, notices: Sequence[PublishedNotice], when: datetime) -> Payload:
+        title = self.with_keyword(f"信息公开 · {when:%m月%d日}公开事项（{len(notices)}项）")
+        return self._payload(self.digest_message(title, notices))
+
+    def digest_fits(self, notices: Sequence[PublishedNotice], when: datetime) -> bool:
+        title = self.with_keyword(f"信息公开 · {when:%m月%d日}公开事项（{len(notices)}项）")
+        return self._fits(self.digest_message(title, notices))
+
+    def render_alert(self, text: str) -> Payload:
+        msgtype = "text" if "text" in self.msgtypes else self.msgtype
+        content = self.with_keyword(text)
+        return self._payload(self.text_message(msgtype, content[:60], content, None))
+
+    # ---------------------------------------------------------------- sending
+
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(transport=self.ctx.transport, timeout=self.opts.timeout)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def send(self, payload: Payload, key: str = "") -> Outcome:
+        reason = self.unavailable()
+        if reason:
+            return Outcome.disabled(reason)
+        url, headers, body = self.sign(
+            self.opts.webhook_url.reveal(), payload.body, key, self.ctx.clock.now()
+        )
+        try:
+            resp = self.client().post(
+                url,
+                content=body,
+                headers={"Content-Type": "application/json; charset=utf-8", **headers},
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return Outcome.retry(f"could not connect: {type(exc).__name__}")
+        except (
+            httpx.ReadTimeout,
+            httpx.WriteTimeout,
+            httpx.RemoteProtocolError,
+            httpx.ReadError,
+        ) as exc:
+            # the request may have arrived: whether the group saw it is unknown
+            return Outcome.unknown(f"no answer after sending ({type(exc).__name__})")
+        except httpx.HTTPError as exc:
+            return Outcome.retry(f"HTTP error: {type(exc).__name__}")
+        return self.outcome_of(resp)
+
+    def retry_after(self, resp: httpx.Response) -> float | None:
+        """Retry-After in seconds or as an HTTP date."""
+        value = resp.headers.get("Retry-After")
+        if not value:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - self.ctx.clock.now()).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+    def json_code(self, resp: httpx.Response, *names: str) -> tuple[int | None, str]:
+        """The vendor's code and message from a JSON answer (None when there is none)."""
+        try:
+            data = resp.json()
+        except ValueError:
+            return None, ""
+        if not isinstance(data, dict):
+            return None, ""
+        for name in names:
+            if name in data:
+                try:
+                    code = int(data[name])
+                except (TypeError, ValueError):
+                    return None, ""
+                msg = str(data.get("errmsg") or data.get("msg") or data.get("StatusMessage") or "")
+                return code, msg[:200]
+        return None, ""
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _excerpt(body: str, length: int = 120) -> str:
+    from publisher.text import plain_text
+
+    text = " ".join(plain_text(body).split())
+    return text if len(text) <= length else text[:length] + "…"
