@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -207,7 +207,7 @@ class DingTalkServer(FakeVendor):
             if not ts.isdigit() or abs(now * 1000 - int(ts)) > 3600_000:
                 return 200, {"errcode": 310000, "errmsg": "invalid timestamp"}
             mac = hmac.new(b.secret.encode(), f"{ts}\n{b.secret}".encode(), hashlib.sha256)
-            if unquote_plus(sign) != base64.b64encode(mac.digest()).decode():
+            if sign != base64.b64encode(mac.digest()).decode():  # parse_qs decoded it once
                 return 200, {"errcode": 310000, "errmsg": "sign not match"}
         try:
             body = json.loads(raw)
