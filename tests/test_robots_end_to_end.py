@@ -41,8 +41,12 @@ ROBOTS = """  - name: wecom
 def vendors(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     site.clock.set(datetime.now(TZ).replace(microsecond=0))  # the webhook verifier's time
     clock = lambda: site.clock.now().timestamp()  # noqa: E731
-    wc, dt, fs, dt2 = WeComServer(clock), DingTalkServer(clock), FeishuServer(clock), \
-        DingTalkServer(clock)
+    wc, dt, fs, dt2 = (
+        WeComServer(clock),
+        DingTalkServer(clock),
+        FeishuServer(clock),
+        DingTalkServer(clock),
+    )
     hook = StandardReceiver(WHSEC)
     for robot in (dt, dt2):
         robot.behaviour.secret = "SECright-secret-for-this-robot"
@@ -50,9 +54,17 @@ def vendors(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
     fs.behaviour.key = "feishu-hook-token-1234567890"
     fs.behaviour.secret = "feishu-secret-abcdef"
     fs.behaviour.keywords = ("信息公开",)
-    env = {"WC_URL": wc.url, "DT_URL": dt.url, "DT_SECRET": dt.behaviour.secret,
-           "FS_URL": fs.url, "FS_SECRET": fs.behaviour.secret, "HOOK_URL": hook.url,
-           "HOOK_SECRET": WHSEC, "DT2_URL": dt2.url, "DT2_WRONG_SECRET": "SECnot-this-one"}
+    env = {
+        "WC_URL": wc.url,
+        "DT_URL": dt.url,
+        "DT_SECRET": dt.behaviour.secret,
+        "FS_URL": fs.url,
+        "FS_SECRET": fs.behaviour.secret,
+        "HOOK_URL": hook.url,
+        "HOOK_SECRET": WHSEC,
+        "DT2_URL": dt2.url,
+        "DT2_WRONG_SECRET": "SECnot-this-one",
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     servers = {"wecom": wc, "dingtalk": dt, "feishu": fs, "hook": hook, "broken": dt2}
@@ -71,8 +83,9 @@ def test_500_notices_to_5_robots(site: Site, vendors: dict[str, Any]) -> None:
     text = site.config.read_text("utf-8")
     start, end = text.index("  - name: group"), text.index("  - name: screen")
     text = text[:start] + ROBOTS + text[end:]
-    text = text.replace("    channels: [group]\n",
-                        "    channels: [wecom, dingtalk, feishu, hook, broken]\n")
+    text = text.replace(
+        "    channels: [group]\n", "    channels: [wecom, dingtalk, feishu, hook, broken]\n"
+    )
     site.config.write_text(text, "utf-8")
     first = site.clock.now() - timedelta(hours=9)
     when = {f"n{i:03d}": (first + timedelta(minutes=i)).isoformat() for i in range(N)}
@@ -87,8 +100,12 @@ def test_500_notices_to_5_robots(site: Site, vendors: dict[str, Any]) -> None:
         assert not errors
         for nid, n in notices.items():
             sha = content_hash(canonical(n))
-            site.write(nid, title=n.title, publish_at=when[nid],
-                       extra=f"review: {{reviewer: 李明, date: 2026-11-20, version: {sha[:16]}}}")
+            site.write(
+                nid,
+                title=n.title,
+                publish_at=when[nid],
+                extra=f"review: {{reviewer: 李明, date: 2026-11-20, version: {sha[:16]}}}",
+            )
         report = app.sync()
         assert len(report.approved) == N
         drain(site, app)

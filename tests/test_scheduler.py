@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -56,3 +58,25 @@ def test_repeated_problems_are_logged_once(site: Site, caplog: pytest.LogCapture
         (site.root / "items" / "bad.md").write_text("---\nid: bad\n---\n", "utf-8")
         runner.run_pass()
         assert sum("bad.md" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_full_rate_window_schedules_a_wake_up(site: Site, wecom: Any) -> None:
+    text = site.config.read_text("utf-8").replace(
+        "      timeout: 1.5\n", "      timeout: 1.5\n      digest: false\n"
+    )
+    site.config.write_text(text, "utf-8")
+    for i in range(21):
+        site.write(f"n{i:02d}", title=f"通知{i:02d}")
+    with site.app() as app:
+        for i in range(21):
+            approve(app, f"n{i:02d}")
+        runner = Runner(app, serve=False)
+        runner.scheduler.start(paused=True)  # jobs are added, none run by themselves
+        try:
+            tick = runner.run_pass()
+            assert tick is not None and len(wecom.received) == 20
+            job = runner.scheduler.get_job("wake")
+            assert job is not None and job.next_run_time == tick.next_wake
+            assert tick.next_wake - site.clock.now() <= timedelta(seconds=60)
+        finally:
+            runner.scheduler.shutdown(wait=False)

@@ -1,0 +1,204 @@
+"""Robots at scale.
+
+- fan-out: 2,000 deliveries to 50 loopback endpoints with rate limits off, in deliveries per
+  second, beside a bare ``httpx.AsyncClient`` loop posting the same payloads with the same
+  concurrency;
+- sustained: one WeCom-like endpoint over 10 simulated minutes (a moved clock): sends per
+  minute, the endpoint's rate-limit replies, and idle minutes while work was queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from publisher.app import Publisher
+from publisher.clock import ManualClock
+from publisher.config import load_settings
+
+TZ = ZoneInfo("Asia/Shanghai")
+Row = tuple[str, float, str, float, str]
+
+SITE = """\
+site: {{name: 基准站点, school_name: 基准示范大学, base_url: "http://127.0.0.1:8080"}}
+store: {{url: "sqlite:///var/bench.db"}}
+delivery: {{concurrency: {concurrency}, batch: 100}}
+channels:
+{channels}
+routes:
+  - {{categories: all, channels: [{names}]}}
+schedules: [{{name: tick, job: tick, interval: 30s}}]
+server: {{enabled: false}}
+"""
+
+
+def write_notices(folder: Path, n: int, start: datetime) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        at = (start + timedelta(seconds=i)).isoformat()
+        (folder / f"n{i:04d}.md").write_text(
+            f"---\nid: n{i:04d}\ntitle: 基准示范大学第{i}号公开事项\ncategory: zsks\nitem: 7\n"
+            f"department: 招生就业处\nsummary: 第{i}号事项摘要。\npublish_at: {at}\n---\n"
+            f"正文{i}。\n",
+            "utf-8",
+        )
+
+
+def approve_all(app: Publisher) -> None:
+    notices, errors = app.load()
+    assert not errors, errors[:3]
+    for notice in notices.values():
+        app.save(notice)
+        app.gate.review(notice, app.notice_dir(notice))
+        app.gate.approve(
+            notice, app.notice_dir(notice), reviewers=["基准"], opinion="同意", allow={}
+        )
+
+
+def fanout(endpoints: int = 50, per_endpoint: int = 40, concurrency: int = 16) -> list[Row]:
+    from tests.vendors import WeComServer
+
+    servers = [WeComServer() for _ in range(endpoints)]
+    for s in servers:
+        s.behaviour.rate_per_minute = 10**9
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            names = [f"r{i:02d}" for i in range(endpoints)]
+            channels = "\n".join(
+                f'  - {{name: {n}, type: wecom, options: {{webhook_url: "${{R{i}}}", '
+                f"rate_limit: false, digest: false, msgtype: markdown}}}}"
+                for i, n in enumerate(names)
+            )
+            for i, s in enumerate(servers):
+                os.environ[f"R{i}"] = s.url
+            (root / "config.yaml").write_text(
+                SITE.format(concurrency=concurrency, channels=channels, names=", ".join(names)),
+                "utf-8",
+            )
+            now = datetime.now(TZ)
+            write_notices(root / "items", per_endpoint, now - timedelta(hours=1))
+            settings = load_settings(root / "config.yaml")
+            with Publisher(settings, clock=ManualClock(now)) as app:
+                approve_all(app)
+                # the exact payloads the engine will send, for the bare loop
+                jobs = [
+                    (s.url, p.body)
+                    for name, s in zip(names, servers, strict=True)
+                    for nid in sorted(app.load()[0])
+                    for p in app.preview(nid, name)
+                ]
+                t0 = time.perf_counter()
+                report = app.tick()
+                ours = time.perf_counter() - t0
+                sent = report.total("sent")
+                assert sent == endpoints * per_endpoint, report
+    finally:
+        for s in servers:
+            s.close()
+    # the bare loop, against fresh servers of the same kind
+    servers = [WeComServer() for _ in range(endpoints)]
+    for s in servers:
+        s.behaviour.rate_per_minute = 10**9
+    try:
+        by_url = {
+            old_url.split("/cgi-bin")[0]: new.base
+            for old_url, new in zip([u for u, _ in jobs][::per_endpoint], servers, strict=True)
+        }
+        work = [
+            (
+                by_url[u.split("/cgi-bin")[0]]
+                + "/cgi-bin/webhook/send?key="
+                + servers[0].behaviour.key,
+                body,
+            )
+            for u, body in jobs
+        ]
+
+        async def bare() -> float:
+            sem = asyncio.Semaphore(concurrency)
+            limits = httpx.Limits(max_connections=concurrency * 2)
+            async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+
+                async def post(url: str, body: bytes) -> None:
+                    async with sem:
+                        r = await client.post(
+                            url, content=body, headers={"Content-Type": "application/json"}
+                        )
+                        assert r.json()["errcode"] == 0
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(post(u, b) for u, b in work))
+                return time.perf_counter() - t0
+
+        base = asyncio.run(bare())
+    finally:
+        for s in servers:
+            s.close()
+    n = endpoints * per_endpoint
+    return [
+        (
+            f"fan-out, {n} deliveries to {endpoints} endpoints, {concurrency} at a time",
+            n / ours,
+            "bare httpx.AsyncClient loop, same payloads",
+            n / base,
+            "deliveries/s",
+        )
+    ]
+
+
+def sustained(minutes: int = 10, notices: int = 400) -> list[Row]:
+    """One WeCom-like robot, a queue far longer than 10 minutes can take, digests off."""
+    from tests.vendors import WeComServer
+
+    server = WeComServer()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            os.environ["R0"] = server.url
+            channels = (
+                '  - {name: robot, type: wecom, options: {webhook_url: "${R0}", '
+                "digest: false, msgtype: markdown}}"
+            )
+            (root / "config.yaml").write_text(
+                SITE.format(concurrency=4, channels=channels, names="robot"), "utf-8"
+            )
+            start = datetime.now(TZ).replace(second=0, microsecond=0)
+            clock = ManualClock(start)
+            server.now = lambda: clock.now().timestamp()
+            write_notices(root / "items", notices, start - timedelta(hours=1))
+            with Publisher(load_settings(root / "config.yaml"), clock=clock) as app:
+                approve_all(app)
+                end = start + timedelta(minutes=minutes)
+                while clock.now() < end:
+                    report = app.tick()
+                    wake = report.next_wake
+                    clock.set(min(wake, end) if wake else end)
+            per_minute = [0] * minutes
+            for t in server.times:
+                m = int((t - start.timestamp()) // 60)
+                if 0 <= m < minutes:
+                    per_minute[m] += 1
+    finally:
+        server.close()
+    idle = sum(1 for c in per_minute if c == 0)
+    print(
+        f"# sustained: sends per simulated minute {per_minute}; rate-limit replies "
+        f"{server.rate_limited}; idle minutes {idle}"
+    )
+    return [
+        (
+            f"sustained into one WeCom robot, {minutes} simulated minutes",
+            sum(per_minute) / minutes,
+            "the robot's allowance",
+            20.0,
+            "sends/min",
+        )
+    ]
