@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 from publisher.errors import ChannelNotConfigured, RenderError
 from publisher.model import (
     Action,
+    Alert,
     Clock,
     MissingSecret,
     Outcome,
@@ -155,6 +156,11 @@ class StateChannel(Channel):
     def render_documents(self, live: Sequence[PublishedNotice]) -> Mapping[str, bytes | Doc]:
         """Every file of this channel for this live set, keyed by path relative to ``folder``:
         bytes, or a :class:`Doc` that is only rendered when its key changed."""
+
+    shows_alerts: ClassVar[bool] = False  # signage shows emergency alerts in front
+
+    def set_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Channels that show alerts (signage) keep them for the next build."""
 
     def root(self) -> Path:
         return self.ctx.output_dir / self.folder

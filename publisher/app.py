@@ -355,6 +355,76 @@ class Publisher:
             for path, data in sorted(docs.items())
         ]
 
+    # ---------------------------------------------------------------- signage alerts
+
+    def signage_alert(
+        self,
+        text: str,
+        *,
+        until: datetime,
+        profiles: Sequence[str] = (),
+        allow: Mapping[str, str] | None = None,
+        actor: str = "",
+    ) -> int:
+        """Put an emergency slide in front of everything on the chosen screens, now.
+
+        The text passes the same confidentiality lint as a notice."""
+        from .lint import run_rules
+        from .model import Notice
+
+        text = text.strip()
+        now = self.clock.now()
+        if not text:
+            raise PublisherError("an alert needs its text")
+        if until <= now:
+            raise PublisherError("--until must be in the future")
+        screens = self._screens()
+        if not screens:
+            raise PublisherError("no signage channel is configured")
+        known = {p.name for n in screens for p in getattr(self.channels[n].options, "profiles", [])}
+        for p in profiles:
+            if p not in known:
+                names = ", ".join(sorted(known))
+                raise NotFound(f"unknown screen profile {p!r} (profiles: {names})")
+        pseudo = Notice(
+            id="alert",
+            title=text[:200],
+            category="qt",
+            item=50,
+            department="",
+            summary="",
+            body=text,
+            publish_at=now,
+            lines={"title": 1, "body": 1},
+        )
+        findings = run_rules(pseudo, self.gate.lint)
+        blocked = sorted(
+            {f.rule for f in findings if f.severity == Severity.BLOCK} - set(allow or {})
+        )
+        if blocked:
+            from .errors import BlockedByFindings
+
+            raise BlockedByFindings(
+                blocked,
+                "the alert text has blocking finding(s) "
+                f"{', '.join(blocked)}; fix it or pass --allow RULE --reason",
+            )
+        alert_id = self.store.add_alert(text, now, until, profiles, actor, now)
+        self.engine.tick(only=screens, force_build=True)  # on the screens within this call
+        return alert_id
+
+    def _screens(self) -> list[str]:
+        return [
+            n for n, ch in self.channels.items() if isinstance(ch, StateChannel) and ch.shows_alerts
+        ]
+
+    def signage_clear(self, ids: Sequence[int] | None, actor: str = "") -> int:
+        n = self.store.clear_alerts(ids, actor, self.clock.now())
+        screens = self._screens()
+        if n and screens:
+            self.engine.tick(only=screens, force_build=True)
+        return n
+
     def retry(self, channel: str | None = None, notice_id: str | None = None) -> int:
         now = self.clock.now()
         if channel:

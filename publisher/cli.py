@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -435,6 +435,68 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_when(value: str, tz: Any, now: datetime) -> datetime:
+    """'18:00', '2026-11-27 18:00', '2h', '90m' or a full ISO time → an aware datetime."""
+    from .config import parse_duration
+
+    value = value.strip()
+    try:
+        return now + timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        t = datetime.strptime(value, "%H:%M")
+        when = now.astimezone(tz).replace(hour=t.hour, minute=t.minute, second=0, microsecond=0)
+        return when if when > now else when + timedelta(days=1)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise PublisherError(
+            f"cannot read the time {value!r} (write 18:00, 2026-11-27 18:00 or 2h)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=tz)
+
+
+@command("signage", "emergency alerts on screens: `signage alert`, `signage clear`, `signage list`")
+def cmd_signage(args: argparse.Namespace) -> int:
+    with _app(args) as app:
+        now = app.clock.now()
+        if args.action == "alert":
+            allow = args.allow or []
+            reasons = args.reason or []
+            if len(allow) != len(reasons):
+                raise PublisherError("give one --reason for each --allow (it is recorded)")
+            until = parse_when(args.until, app.settings.tz, now)
+            alert_id = app.signage_alert(
+                " ".join(args.text),
+                until=until,
+                profiles=args.profile or (),
+                allow=dict(zip(allow, reasons, strict=True)),
+                actor=args.by or os.environ.get("USER", ""),
+            )
+            out(
+                f"alert #{alert_id} on {', '.join(args.profile or ['every screen'])} until "
+                f"{_local(until, app)}; screens rebuilt"
+            )
+        elif args.action == "clear":
+            ids = None if args.all or not args.ids else [int(i) for i in args.ids]
+            if ids is None and not args.all:
+                raise PublisherError("name the alert ids to clear, or pass --all")
+            out(f"cleared {app.signage_clear(ids, actor=os.environ.get('USER', ''))} alert(s)")
+        else:
+            alerts = app.store.alerts(now, active_only=not args.all)
+            if not alerts:
+                out("no active alerts")
+            for a in alerts:
+                out(
+                    f"#{a.id:<4} until {_local(a.until, app)}  "
+                    f"{', '.join(a.profiles) or 'every screen'}  {a.text}"
+                )
+    return 0
+
+
 @command("db", "database schema: `db upgrade` applies migrations, `db current` shows them")
 def cmd_db(args: argparse.Namespace) -> int:
     from .config import load_settings
@@ -519,6 +581,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--host", help="HTTP address (default: server.host in config)")
     subs["serve"].add_argument("--port", type=int, help="HTTP port (default: server.port)")
     subs["serve"].add_argument("--host", help="HTTP address (default: server.host)")
+    sig = subs["signage"].add_subparsers(dest="action", metavar="ACTION", required=True)
+    al = sig.add_parser("alert", help="put an emergency slide in front on the screens")
+    al.add_argument("text", nargs="+", help="what the screens show (passes the review lint)")
+    al.add_argument("--until", required=True, help="when it ends: 18:00, 2026-11-27 18:00, 2h")
+    al.add_argument("--profile", action="append", help="only this screen profile (repeatable)")
+    al.add_argument("--allow", action="append", metavar="RULE", help="pass a blocking finding")
+    al.add_argument("--reason", action="append", help="why RULE may pass (recorded)")
+    al.add_argument("--by", help="who sends it (default: $USER)")
+    cl = sig.add_parser("clear", help="end alerts before their time")
+    cl.add_argument("ids", nargs="*", help="alert ids (see `signage list`)")
+    cl.add_argument("--all", action="store_true", help="every active alert")
+    ls = sig.add_parser("list", help="active alerts")
+    ls.add_argument("--all", action="store_true", help="also ended and cleared ones")
     subs["db"].add_argument("action", choices=["upgrade", "current"])
     return p
 

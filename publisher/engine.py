@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class ChannelReport:
     changed_files: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     wake_at: datetime | None = None  # when this channel can go on (a rate window frees)
+    seconds: float = 0.0  # how long the channel took in this pass
 
     def count(self, what: str) -> None:
         self.outcomes[what] = self.outcomes.get(what, 0) + 1
@@ -124,6 +126,7 @@ class Engine:
     ) -> ChannelReport:
         ch = self.channels[name]
         report = ChannelReport(name)
+        started = time.perf_counter()
         try:
             reason = ch.unavailable()
             if reason:
@@ -146,6 +149,8 @@ class Engine:
         except Exception as exc:
             log.exception("channel %s failed unexpectedly", name)
             report.skipped = f"error: {type(exc).__name__}: {redact(str(exc))}"
+        finally:
+            report.seconds = round(time.perf_counter() - started, 3)
         return report
 
     # ---------------------------------------------------------------- state channels
@@ -154,12 +159,19 @@ class Engine:
         now = self.clock.now()
         claimed = self.store.claim(ch.name, now, self.cfg.lease, 100_000, self.worker)
         live = self.store.live_versions(ch.name, now)
+        alerts = self.store.alerts(now) if ch.shows_alerts else []
         fingerprint = hashlib.sha256(
-            "\n".join(f"{lv.version.sha256}:{lv.previous_sha}" for lv in live).encode()
+            "\n".join(
+                [f"{lv.version.sha256}:{lv.previous_sha}" for lv in live]
+                + [f"alert:{a.id}:{a.until.isoformat()}" for a in alerts]
+            ).encode()
         ).hexdigest()
+        # come back exactly when the live set changes by itself (a publish time, an expiry)
+        report.wake_at = self.store.next_change(ch.name, now)
         st = self.store.channel_state(ch.name)
         if not claimed and not force and st.build_fingerprint == fingerprint:
             return
+        ch.set_alerts(alerts)
         views: list[PublishedNotice] = []
         for lv in live:
             try:

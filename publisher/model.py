@@ -189,6 +189,18 @@ class PublishedNotice:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """An emergency message for screens (`publisher signage alert`), in front of everything
+    until it ends or is cleared."""
+
+    id: int
+    text: str
+    starts: datetime
+    until: datetime
+    profiles: tuple[str, ...] = ()  # empty: every screen
+
+
+@dataclass(frozen=True)
 class SiteInfo:
     name: str
     school_name: str

@@ -63,6 +63,11 @@ def content_type(name: str) -> str:
 def cache_control(name: str) -> str:
     if name.endswith(".json") and name.startswith("feeds/"):
         return "public, max-age=900"
+    if name.startswith("signage/"):
+        if "/files/" in name:  # named by content: never changes
+            return "public, max-age=31536000, immutable"
+        # a bundle is reached through current/, which moves to each new version: revalidate
+        return "no-cache"
     for suffix, value in CACHE.items():
         if name.endswith(suffix):
             return value
@@ -186,6 +191,10 @@ class _Handler(BaseHTTPRequestHandler):
     srv: Server
     server_version = "disclosure-publisher"
     protocol_version = "HTTP/1.1"
+    # headers and body leave in one write, at once: without this a keep-alive reader waits
+    # ~40 ms per answer (Nagle's algorithm meeting delayed ACKs)
+    wbufsize = -1
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)

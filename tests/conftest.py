@@ -50,7 +50,8 @@ channels:
     type: signage
     options:
       profiles:
-        - {{name: landscape, width: 1920, height: 1080}}
+        # PNG drawing is what makes signage slow: the signage tests turn it on where they need it
+        - {{name: landscape, width: 1920, height: 1080, outputs: [html, manifest]}}
 routes:
   - categories: all
     channels: [feed, screen]

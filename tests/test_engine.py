@@ -30,7 +30,7 @@ def test_one_tick_publishes_to_all_three_channels(site: Site, wecom: WeComServer
         assert article["title"] == "测试示范大学招生章程"
         assert article["url"] == "http://127.0.0.1:8080/notices/n1.html"
         assert site.out("notices/n1.html").exists()
-        assert site.out("signage/landscape/manifest.json").exists()
+        assert site.out("signage/landscape/current/manifest.json").exists()
         events = [e["event"] for e in app.store.audit_events("n1")]
         assert events.count("delivery.sent") == 3 and "approved" in events
 
@@ -195,7 +195,7 @@ def test_expired_gongshi_leaves_feed_and_screens_at_the_next_tick(site: Site) ->
         assert report.channels["feed"].built
         assert not site.out("notices/n1.html").exists()
         assert "测试示范大学招生章程" not in site.out("feeds/all.rss.xml").read_text("utf-8")
-        assert "n1" not in site.out("signage/landscape/manifest.json").read_text("utf-8")
+        assert "n1" not in site.out("signage/landscape/current/manifest.json").read_text("utf-8")
 
 
 def test_withdrawal_takes_it_down_at_once_and_announces(site: Site, wecom: WeComServer) -> None:
@@ -206,7 +206,7 @@ def test_withdrawal_takes_it_down_at_once_and_announces(site: Site, wecom: WeCom
         assert site.out("notices/n1.html").exists()
         app.withdraw("n1", "发布有误", actor="李明")  # no tick in between
         assert not site.out("notices/n1.html").exists()
-        assert "n1" not in site.out("signage/landscape/manifest.json").read_text("utf-8")
+        assert "n1" not in site.out("signage/landscape/current/manifest.json").read_text("utf-8")
         app.tick()
         titles = [m["news"]["articles"][0]["title"] for m in wecom.received]
         assert titles == ["测试示范大学招生章程", "【撤回】测试示范大学招生章程"]
@@ -241,10 +241,10 @@ def test_a_crashing_channel_does_not_stop_the_others(site: Site) -> None:
     with site.app() as app:
         approve(app, "n1")
 
-        def boom(live: object) -> dict:
+        def boom(live: object) -> list:
             raise RuntimeError("template exploded")
 
-        app.channels["screen"].render_documents = boom  # type: ignore[attr-defined]
+        app.channels["screen"].build = boom  # type: ignore[method-assign]
         report = app.tick()
         assert "RuntimeError" in report.channels["screen"].skipped
         assert report.channels["feed"].outcomes == {"sent": 1}

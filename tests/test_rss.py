@@ -59,8 +59,8 @@ def test_rebuild_without_change_is_byte_identical(site: Site) -> None:
                 "feeds/all.rss.xml",
                 "feeds/all.atom.xml",
                 "index.html",
-                "signage/landscape/manifest.json",
-                "signage/landscape/index.html",
+                "signage/landscape/current/manifest.json",
+                "signage/landscape/current/index.html",
             )
         }
         mtimes = {p: site.out(p).stat().st_mtime_ns for p in before}

@@ -48,12 +48,21 @@ def test_sample_site_publishes_within_one_tick_and_stops_cleanly(tmp_path: Path)
                 return False
 
         assert wait_for(feed_ready, 30), "the feed was not served within 30 s"
+
+        def screens_ready() -> bool:  # the screens draw PNGs: they may finish after the feed
+            url = base + "/signage/lobby-1080p/current/manifest.json"
+            try:
+                return httpx.get(url, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(screens_ready, 30), "the signage bundle was not served within 30 s"
         feed = feedparser.parse(httpx.get(base + "/feeds/all.rss.xml").content)
         titles = {e.title for e in feed.entries}
         assert "南山示范大学2026年普通本科招生章程" in titles
         assert not any("勤工助学" in t for t in titles)  # not reviewed: never published
         assert not any("国家奖学金" in t for t in titles)  # its 公示期 is over
-        manifest = httpx.get(base + "/signage/lobby-1080p/manifest.json").json()
+        manifest = httpx.get(base + "/signage/lobby-1080p/current/manifest.json").json()
         assert manifest["items"] and all(i["sha256"] for i in manifest["items"])
         assert httpx.get(base + "/signage/lobby-1080p/").status_code == 200
         assert httpx.get(base + "/health").json()["ok"] is True

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..model import Action, Delivery, DeliveryState, redact
+from ..model import Action, Alert, Delivery, DeliveryState, redact
 from .base import StoreBase
 from .rows import (
     ChannelStateRow,
@@ -25,6 +25,7 @@ from .schema import (
     deliveries,
     notices,
     rate_windows,
+    signage_alerts,
     versions,
 )
 
@@ -404,3 +405,101 @@ class OutboxQueries(StoreBase):
         return max(
             0, min(count - sum(1 for t in sends if t > ts - seconds) for count, seconds in limits)
         )
+
+    # ---------------------------------------------------------------- exact times
+
+    def next_change(self, channel: str, now: datetime) -> datetime | None:
+        """The next moment the live set of ``channel`` changes by itself: an approved version
+        reaching its publish time, a live one expiring, a signage alert starting or ending."""
+        routed = select(deliveries.c.sha256).where(
+            deliveries.c.channel == channel,
+            deliveries.c.action == Action.PUBLISH,
+            deliveries.c.state.not_in([DeliveryState.CANCELLED, DeliveryState.SUPERSEDED]),
+        )
+        with self.tx() as conn:
+            publish = conn.execute(
+                select(func.min(versions.c.publish_at)).where(
+                    versions.c.sha256.in_(routed),
+                    versions.c.approved_at.is_not(None),
+                    versions.c.publish_at > now,
+                )
+            ).scalar()
+            expire = conn.execute(
+                select(func.min(versions.c.expires_at)).where(
+                    versions.c.sha256.in_(routed),
+                    versions.c.approved_at.is_not(None),
+                    versions.c.expires_at > now,
+                )
+            ).scalar()
+            alert = conn.execute(
+                select(func.min(signage_alerts.c.until)).where(
+                    signage_alerts.c.cleared_at.is_(None), signage_alerts.c.until > now
+                )
+            ).scalar()
+            start = conn.execute(
+                select(func.min(signage_alerts.c.starts)).where(
+                    signage_alerts.c.cleared_at.is_(None), signage_alerts.c.starts > now
+                )
+            ).scalar()
+        times = [t for t in (publish, expire, alert, start) if t is not None]
+        return min(times) if times else None
+
+    # ---------------------------------------------------------------- signage alerts
+
+    def add_alert(
+        self,
+        text: str,
+        starts: datetime,
+        until: datetime,
+        profiles: Sequence[str],
+        actor: str,
+        now: datetime,
+    ) -> int:
+        with self.tx() as conn:
+            res = conn.execute(
+                insert(signage_alerts).values(
+                    text=text,
+                    starts=starts,
+                    until=until,
+                    profiles=json.dumps(list(profiles)),
+                    created_at=now,
+                    created_by=actor,
+                )
+            )
+            assert res.inserted_primary_key is not None
+            alert_id = int(res.inserted_primary_key[0])
+            self._audit(
+                conn,
+                now,
+                "alert.signage",
+                actor=actor,
+                id=alert_id,
+                text=text,
+                until=until.isoformat(),
+                profiles=list(profiles),
+            )
+            return alert_id
+
+    def clear_alerts(self, ids: Sequence[int] | None, actor: str, now: datetime) -> int:
+        cond = [signage_alerts.c.cleared_at.is_(None)]
+        if ids is not None:
+            cond.append(signage_alerts.c.id.in_(list(ids)))
+        with self.tx() as conn:
+            res = conn.execute(
+                update(signage_alerts).where(*cond).values(cleared_at=now, cleared_by=actor)
+            )
+            if res.rowcount:
+                self._audit(conn, now, "alert.cleared", actor=actor, ids=list(ids or []))
+            return int(res.rowcount)
+
+    def alerts(self, now: datetime, active_only: bool = True) -> list[Alert]:
+        stmt = select(signage_alerts).order_by(signage_alerts.c.id)
+        if active_only:
+            stmt = stmt.where(
+                signage_alerts.c.cleared_at.is_(None),
+                signage_alerts.c.starts <= now,
+                signage_alerts.c.until > now,
+            )
+        with self.tx() as conn:
+            rows = conn.execute(stmt).all()
+        return [Alert(r.id, r.text, r.starts, r.until, tuple(json.loads(r.profiles))) for r in rows]

@@ -164,6 +164,20 @@ rate_windows = Table(
     Column("sends", Text, nullable=False, server_default="[]"),  # JSON: recent send times, epoch
 )
 
+signage_alerts = Table(
+    "signage_alerts",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("text", Text, nullable=False),
+    Column("starts", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+    Column("profiles", Text, nullable=False, server_default="[]"),  # JSON; empty: every screen
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Text, nullable=False, server_default=""),
+    Column("cleared_at", UTCDateTime, nullable=True),
+    Column("cleared_by", Text, nullable=True),
+)
+
 ticks = Table(
     "ticks",
     metadata,

@@ -1,0 +1,76 @@
+"""Drawing slides to PNG at the screen's native size, and posters to PDF for 报廊."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import segno
+from PIL import Image, ImageDraw
+
+from .fonts import Fonts
+from .layout import Slide
+from .options import Profile
+
+A4 = (1240, 1754)  # 150 dpi
+A3 = (1754, 2480)
+
+
+def draw(slide: Slide, width: int, height: int, fonts: Fonts) -> Image.Image:
+    img = Image.new("RGB", (width, height), slide.background)
+    d = ImageDraw.Draw(img)
+    for ln in slide.lines:
+        font = (fonts.bold if ln.bold else fonts.regular).load(ln.size)
+        d.text((ln.x, ln.y), ln.text, font=font, fill=ln.color)
+    if slide.qr_url and slide.qr_box:
+        x, y, size = slide.qr_box
+        code = qr_image(slide.qr_url, size)
+        img.paste(code, (x + size - code.width, y + size - code.height))
+    return img
+
+
+def qr_image(url: str, size: int, border: int = 2) -> Image.Image:
+    """A QR code no larger than ``size`` pixels, whole modules only (sharp when scanned)."""
+    matrix = segno.make(url, error="m").matrix
+    n = len(matrix) + 2 * border
+    scale = max(1, size // n)
+    img = Image.new("RGB", (n * scale, n * scale), "#ffffff")
+    d = ImageDraw.Draw(img)
+    for r, row in enumerate(matrix):
+        for c, dark in enumerate(row):
+            if dark:
+                x0, y0 = (c + border) * scale, (r + border) * scale
+                d.rectangle((x0, y0, x0 + scale - 1, y0 + scale - 1), fill="#000000")
+    return img
+
+
+def png(slide: Slide, profile: Profile, fonts: Fonts) -> bytes:
+    out = io.BytesIO()
+    # deterministic bytes: no time stamps or text chunks; level 6 is zlib's balance
+    draw(slide, profile.width, profile.height, fonts).save(out, "PNG", compress_level=6)
+    return out.getvalue()
+
+
+def poster_size(profile: Profile) -> tuple[int, int]:
+    return A4 if profile.poster == "A4" else A3
+
+
+def poster_pdf(slides: Sequence[Slide], profile: Profile, fonts: Fonts, when: datetime) -> bytes:
+    """One page per slide (laid out for the poster's size); dated by the data, not the clock,
+    so an unchanged export gives the same bytes."""
+    size = poster_size(profile)
+    pages = [draw(s, *size, fonts) for s in slides] or [Image.new("RGB", size, "white")]
+    out = io.BytesIO()
+    stamp = when.astimezone(UTC).timetuple()
+    pages[0].save(
+        out,
+        "PDF",
+        save_all=True,
+        append_images=pages[1:],
+        resolution=150.0,
+        creationDate=stamp,
+        modDate=stamp,
+        producer="disclosure-publisher",
+    )
+    return out.getvalue()
