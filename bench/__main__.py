@@ -8,7 +8,7 @@ import platform
 import sys
 from datetime import datetime
 
-from . import core, feeds, robots
+from . import core, feeds, robots, signage
 
 
 def main() -> int:
@@ -18,12 +18,12 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
     p.add_argument(
         "--only",
-        choices=["core", "feeds", "serving", "robots"],
+        choices=["core", "feeds", "serving", "robots", "signage"],
         action="append",
         help="run only these groups (repeatable)",
     )
     args = p.parse_args()
-    groups = args.only or ["core", "feeds", "serving", "robots"]
+    groups = args.only or ["core", "feeds", "serving", "robots", "signage"]
     print(f"# disclosure-publisher benchmarks, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(f"# {platform.node()} · {platform.machine()} · Python {sys.version.split()[0]}")
     rows = []
@@ -36,6 +36,9 @@ def main() -> int:
     if "robots" in groups:
         rows += robots.fanout()
         rows += robots.sustained()
+    if "signage" in groups:
+        rows += signage.render_figures()
+        rows += signage.export_figures()
     width = max(len(r[0]) for r in rows)
     for name, value, baseline_name, baseline, unit in rows:
         print(
