@@ -295,3 +295,56 @@ def test_alert_text_passes_the_review_lint(site: Site) -> None:
 
 
 FontCheck = Callable[[str], bool]
+
+
+def _view(title: str, body: str) -> object:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from publisher.model import Notice, PublishedNotice
+
+    at = datetime(2026, 11, 26, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    n = Notice(
+        id="p",
+        title=title,
+        category="zsks",
+        item=7,
+        department="招生就业处",
+        summary="",
+        body=body,
+        publish_at=at,
+        contact="0851-86681201",
+    )
+    return PublishedNotice(
+        notice=n,
+        sha256="0" * 64,
+        url="http://127.0.0.1:8080/notices/p.html",
+        html="",
+        approved_at=at,
+        revision=1,
+        category_name="招生考试信息",
+        item_text="",
+    )
+
+
+PARAGRAPHS = st.lists(cjk_text.filter(lambda t: t.strip() != ""), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(PARAGRAPHS, st.sampled_from([(1920, 1080), (1080, 1920), (3840, 1080), (800, 480)]))
+def test_paginated_slides_keep_the_text_and_the_safe_area(
+    paragraphs: list[str], size: tuple[int, int]
+) -> None:
+    profile = Profile(name="p", width=size[0], height=size[1])
+    layout = Layout(profile, FONTS, "测试站")
+    body = "\n\n".join(paragraphs)
+    slides = layout.notice_slides(_view("标题", body))  # type: ignore[arg-type]
+    shown = "".join(ln.text for s in slides for ln in s.lines if ln.size == layout.body)
+    assert shown.replace(" ", "") == body.replace("\n", "").replace(" ", "")
+    assert [s.page for s in slides] == list(range(1, len(slides) + 1))
+    for s in slides:
+        assert s.pages == len(slides)
+        for ln in s.lines:
+            top, bottom = layout.ink(ln.size, ln.bold)
+            assert ln.x + layout.measure(ln.size, ln.bold)(ln.text.rstrip()) <= layout.right + 1
+            assert ln.y + top >= layout.top and ln.y + bottom <= layout.bottom + 1

@@ -61,6 +61,12 @@ def test_slideshow_plays_all_slides_inside_the_safe_area(site: Site, browser: An
                 page.screenshot()
                 page.evaluate("window.signage.next()")
             assert seen == expected
+            # the network drops: the slideshow keeps playing what it has
+            page.context.set_offline(True)
+            before = page.evaluate("document.body.dataset.slide")
+            page.evaluate("window.signage.next()")
+            assert page.evaluate("document.body.dataset.slide") not in ("", before)
+            page.context.set_offline(False)
             # an emergency alert: in front of everything at once (within one tick)
             app.signage_alert("因台风影响，今日停课。", until=site.clock.now() + timedelta(hours=1))
             page.goto(srv.url + "/signage/landscape/current/")
