@@ -63,12 +63,16 @@ class Publisher:
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
         store: Store | None = None,
-        upgrade: bool = True,
+        create_schema: bool | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock(settings.tz)
         self.store = store or Store(settings.store_url)
-        self.store.ensure_schema(upgrade=upgrade)
+        # an empty SQLite file is simply created; PostgreSQL, shared by instances, is migrated
+        # on purpose with `publisher db upgrade`
+        if create_schema is None:
+            create_schema = self.store.dialect == "sqlite"
+        self.store.ensure_schema(create_empty=create_schema)
         self.gate = Gate(settings, self.store, self.clock)
         self.views = Views(settings.site, settings.catalogue)
         self.templates = make_environment(settings.templates_dir, settings.tz)

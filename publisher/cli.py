@@ -49,10 +49,32 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def setup_logging(verbose: int) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for journald/Loki/ELK (the message is already redacted)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created)
+            .astimezone()
+            .isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(verbose: int, fmt: str = "text") -> None:
     handler = _StderrHandler()
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter(
+            "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+        )
     )
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
@@ -407,7 +429,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         )
                     )
             return 0
-        runner = Runner(app, port=args.port, host=args.host)
+        runner = Runner(app, port=args.port, host=args.host, serve=not args.no_serve)
         runner.run_forever()
     return 0
 
@@ -539,6 +561,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="more log output; -vv also shows tracebacks",
     )
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=os.environ.get("PUBLISHER_LOG_FORMAT", "text"),
+        help="json: one object per line, for log collectors (default: $PUBLISHER_LOG_FORMAT)",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     subs: dict[str, argparse.ArgumentParser] = {}
     for name, (_fn, help_) in COMMANDS.items():
@@ -579,6 +607,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--once", action="store_true", help="one pass (sync + deliver), then exit")
     r.add_argument("--port", type=int, help="HTTP port (default: server.port in config)")
     r.add_argument("--host", help="HTTP address (default: server.host in config)")
+    r.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="publish only; let another instance or nginx serve the output",
+    )
     subs["serve"].add_argument("--port", type=int, help="HTTP port (default: server.port)")
     subs["serve"].add_argument("--host", help="HTTP address (default: server.host)")
     sig = subs["signage"].add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -604,7 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    setup_logging(args.verbose)
+    setup_logging(args.verbose, args.log_format)
     fn = COMMANDS[args.command][0]
     try:
         return fn(args)

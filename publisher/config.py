@@ -136,9 +136,10 @@ class DeliveryConfig(_Model):
     lease: float = 300.0
     batch: int = Field(50, ge=1, le=10_000)
     concurrency: int = Field(16, ge=1, le=256)  # channels served side by side
+    shutdown_grace: float = 20.0  # SIGTERM: how long the send in hand may take to finish
     alert_channel: str | None = None  # a message channel told when another one is paused
 
-    @field_validator("backoff_base", "backoff_max", "lease", mode="before")
+    @field_validator("backoff_base", "backoff_max", "lease", "shutdown_grace", mode="before")
     @classmethod
     def _dur(cls, v: object) -> float:
         return parse_duration(v)

@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import socket
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -96,6 +97,7 @@ class Engine:
         self.rng = rng or random.Random()
         self.files_dir = files_dir
         self.messages = MessageSender(self)
+        self.stopping = threading.Event()  # set on SIGTERM: no new sends, claims given back
 
     # ---------------------------------------------------------------- one pass
 

@@ -41,26 +41,34 @@ class MessageSender:
         if ch.hold_for_digest and not (digest or push):
             report.note = "waits for its digest schedule"
             return
-        while True:
-            now = self.e.clock.now()
-            batch = self.e.store.claim(
-                ch.name, now, self.e.cfg.lease, self.e.cfg.batch, self.e.worker
-            )
-            if not batch:
-                return
-            groups = self._groups(ch, batch, now, digest)
-            for i, group in enumerate(groups):
-                stop = (
-                    self._send_digest(ch, group, report)
-                    if len(group) > 1
-                    else self._send_one(ch, group[0], report)
+        try:
+            while not self.e.stopping.is_set():
+                now = self.e.clock.now()
+                batch = self.e.store.claim(
+                    ch.name, now, self.e.cfg.lease, self.e.cfg.batch, self.e.worker
                 )
-                if stop:
-                    rest = [d.id for g in groups[i + 1 :] for d in g]
-                    self.e.store.release(rest, self.e.clock.now())
+                if not batch:
                     return
-            if len(batch) < self.e.cfg.batch:
-                return
+                groups = self._groups(ch, batch, now, digest)
+                for i, group in enumerate(groups):
+                    # stopping (SIGTERM): finish the send in hand, give the rest back now
+                    stop = self.e.stopping.is_set() or (
+                        self._send_digest(ch, group, report)
+                        if len(group) > 1
+                        else self._send_one(ch, group[0], report)
+                    )
+                    if stop:
+                        start = i + 1 if not self.e.stopping.is_set() else i
+                        rest = [d.id for g in groups[start:] for d in g]
+                        self.e.store.release(rest, self.e.clock.now())
+                        return
+                if len(batch) < self.e.cfg.batch:
+                    return
+        finally:
+            # come back when the next pending delivery becomes due (a retry, a publish time)
+            due = self.e.store.next_due(ch.name, self.e.clock.now())
+            if due is not None and (report.wake_at is None or due < report.wake_at):
+                report.wake_at = due
 
     def _groups(
         self, ch: MessageChannel, batch: list[Delivery], now: datetime, digest: bool
@@ -114,6 +122,7 @@ class MessageSender:
             if self._wait_for_token(ch, report):
                 self.e.store.release([d.id], self.e.clock.now())  # parts sent so far are kept
                 return True
+            self.e.store.mark_sending(d.id, self.e.clock.now())
             outcome = ch.send(payload, key=f"{d.id}.{parts}")
             if outcome.kind != OutcomeKind.SENT:
                 break
@@ -159,6 +168,8 @@ class MessageSender:
                 "digest:"
                 + hashlib.sha256(",".join(str(d.id) for d, _ in part).encode()).hexdigest()[:16]
             )
+            for d, _ in part:
+                self.e.store.mark_sending(d.id, self.e.clock.now())
             outcome = ch.send(payload, key=key)
             for d, _ in part:
                 stop = self.e.apply(ch, d, outcome, report, digest=len(part)) or stop

@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -46,6 +46,7 @@ class Runner:
         self.last_tick: datetime | None = None
         self.last_report: TickReport | None = None
         self._lock = threading.Lock()  # one pass at a time in this process
+        self._listener: threading.Thread | None = None
         self._said: dict[str, set[str]] = {}
         self.scheduler = BackgroundScheduler(timezone=self.settings.tz)
         srv = self.settings.model.server
@@ -57,6 +58,7 @@ class Runner:
                 srv.port if port is None else port,
                 health=self.health,
                 status=self.status_json,
+                metrics=self.metrics,
             )
 
     # ---------------------------------------------------------------- jobs
@@ -159,6 +161,63 @@ class Runner:
         body["not_configured"] = {s.name: s.not_configured for s in statuses if s.not_configured}
         return ok, body
 
+    def metrics(self) -> str:
+        """Prometheus text exposition: deliveries, queue depth, interruptions, lag, passes."""
+        store = self.app.store
+        now = self.app.clock.now()
+        lines = [
+            "# HELP publisher_deliveries Deliveries by channel and state.",
+            "# TYPE publisher_deliveries gauge",
+        ]
+        for channel, states in sorted(store.delivery_counts().items()):
+            for state, n in sorted(states.items()):
+                lines.append(f'publisher_deliveries{{channel="{channel}",state="{state}"}} {n}')
+        lines += [
+            "# HELP publisher_queue_depth Deliveries due now and not yet done.",
+            "# TYPE publisher_queue_depth gauge",
+        ]
+        depth = store.queue_depth(now)
+        for channel in self.settings.channels:
+            lines.append(f'publisher_queue_depth{{channel="{channel}"}} {depth.get(channel, 0)}')
+        lines += [
+            "# HELP publisher_interrupted_sends_total Sends that began and were never "
+            "recorded (a worker died in between): possible duplicates.",
+            "# TYPE publisher_interrupted_sends_total counter",
+        ]
+        for channel, n in sorted(store.interrupted_counts().items()):
+            lines.append(f'publisher_interrupted_sends_total{{channel="{channel}"}} {n}')
+        lines += [
+            "# HELP publisher_channel_paused 1 while a channel is paused.",
+            "# TYPE publisher_channel_paused gauge",
+        ]
+        for s in self.app.status():
+            lines.append(f'publisher_channel_paused{{channel="{s.name}"}} {int(bool(s.paused))}')
+        lines += [
+            "# HELP publisher_publish_lag_seconds Due time to sent, last hour.",
+            "# TYPE publisher_publish_lag_seconds summary",
+        ]
+        for channel, lags in sorted(store.publish_lags(now - timedelta(hours=1)).items()):
+            lags.sort()
+            for q in (0.5, 0.99):
+                v = lags[min(len(lags) - 1, int(q * len(lags)))]
+                lines.append(
+                    f'publisher_publish_lag_seconds{{channel="{channel}",quantile="{q}"}} {v:.3f}'
+                )
+            lines.append(f'publisher_publish_lag_seconds_count{{channel="{channel}"}} {len(lags)}')
+        if self.last_report is not None:
+            lines += [
+                "# HELP publisher_pass_seconds Time each channel took in the last pass.",
+                "# TYPE publisher_pass_seconds gauge",
+            ]
+            for name, r in sorted(self.last_report.channels.items()):
+                lines.append(f'publisher_pass_seconds{{channel="{name}"}} {r.seconds}')
+        if self.last_tick is not None:
+            lines += [
+                "# TYPE publisher_last_pass_timestamp_seconds gauge",
+                f"publisher_last_pass_timestamp_seconds {self.last_tick.timestamp():.0f}",
+            ]
+        return "\n".join(lines) + "\n"
+
     def status_json(self) -> dict[str, Any]:
         return {
             "channels": [
@@ -192,6 +251,15 @@ class Runner:
                 misfire_grace_time=300,
             )
         self.scheduler.start()
+        if self.app.store.dialect == "postgresql":
+            # another instance approved or withdrew something: go at once, do not wait a tick
+            self._listener = threading.Thread(
+                target=self.app.store.listen,
+                args=(self.wake_now, self.stopping),
+                name="listen",
+                daemon=True,
+            )
+            self._listener.start()
         log.info(
             "scheduler started: %s",
             ", ".join(
@@ -200,10 +268,28 @@ class Runner:
             ),
         )
 
+    def wake_now(self) -> None:
+        if self.scheduler.running and not self.stopping.is_set():
+            self.scheduler.add_job(
+                self.run_pass,
+                id="notified",
+                name="notified",
+                replace_existing=True,
+                kwargs={"label": "notified"},
+            )
+
     def stop(self) -> None:
+        """Stop within ``delivery.shutdown_grace``: no new claims or sends; the send in hand
+        finishes and is recorded; claims not started go back at once (others take them)."""
         self.stopping.set()
+        self.app.engine.stopping.set()
+        grace = self.settings.model.delivery.shutdown_grace
+        if self._lock.acquire(timeout=grace):
+            self._lock.release()
+        else:
+            log.warning("a pass was still running after %.0f s; leaving it to its leases", grace)
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)  # the running pass finishes; no new one starts
+            self.scheduler.shutdown(wait=False)
         if self.server:
             self.server.stop()
         log.info("stopped")

@@ -146,10 +146,12 @@ class Server:
         port: int,
         health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
         status: Callable[[], Any] | None = None,
+        metrics: Callable[[], str] | None = None,
     ) -> None:
         self.root = root
         self.health = health
         self.status = status
+        self.metrics = metrics
         self.cache = FileCache()
         server = self
 
@@ -231,6 +233,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path == "/status.json" and self.srv.status:
             self._json(200, self.srv.status())
+            return
+        if path == "/metrics" and self.srv.metrics:
+            data = self.srv.metrics().encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
             return
         root = self.srv.root.resolve()
         target = (root / path.lstrip("/")).resolve()

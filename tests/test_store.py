@@ -187,8 +187,18 @@ def test_refuses_a_newer_schema(store: Store) -> None:
 def test_unmigrated_database_is_named_not_crashed(tmp_path: Path) -> None:
     s = Store(f"sqlite:///{tmp_path}/empty.db")
     with pytest.raises(SchemaError, match="db upgrade"):
-        s.ensure_schema(upgrade=False)
-    s.ensure_schema(upgrade=True)
+        s.ensure_schema(create_empty=False)
+    s.ensure_schema(create_empty=True)  # an empty SQLite file is created
+    from alembic.command import downgrade
+
+    from publisher.store.db import _alembic_config
+
+    with s.engine.begin() as conn:
+        downgrade(_alembic_config(conn), "0001")
+    with pytest.raises(SchemaError, match="run `publisher db upgrade`"):
+        s.ensure_schema()  # an older schema is never upgraded behind one's back
+    s.upgrade()
+    s.ensure_schema()
     s.close()
 
 

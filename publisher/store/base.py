@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..errors import SchemaError, StoreError
 from ..model import redact
 from . import db
-from .rows import *  # noqa: F403
 from .schema import (
     audit,
     ticks,
 )
+
+log = logging.getLogger("publisher.store")
 
 
 class StoreBase:
@@ -37,13 +41,19 @@ class StoreBase:
     def upgrade(self) -> None:
         db.upgrade(self.engine)
 
-    def ensure_schema(self, upgrade: bool = True) -> None:
+    def ensure_schema(self, create_empty: bool = True) -> None:
+        """Refuse to run on a schema this code does not match, with the command that fixes it.
+
+        An empty database is created when ``create_empty`` (one machine, SQLite); an older
+        schema is never upgraded implicitly: with several instances, upgrading is a deliberate
+        step (`publisher db upgrade`), and a newer one means this program is out of date."""
         problem = db.check_schema(self.engine)
         if problem is None:
             return
-        if not upgrade:
-            raise SchemaError(problem)
-        self.upgrade()
+        if create_empty and db.current_revision(self.engine) is None:
+            self.upgrade()
+            return
+        raise SchemaError(problem)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -55,6 +65,37 @@ class StoreBase:
                 yield conn
         except OperationalError as exc:
             raise StoreError(f"store error: {redact(str(exc.orig))}") from None
+
+    # ---------------------------------------------------------------- waking other instances
+
+    CHANNEL = "publisher_outbox"
+
+    def notify(self, conn: Connection) -> None:
+        """Wake idle instances (PostgreSQL NOTIFY, delivered when this transaction commits)."""
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_notify(:c, '')"), {"c": self.CHANNEL})
+
+    def listen(self, wake: Callable[[], None], stop: threading.Event) -> None:
+        """Call ``wake`` whenever another instance approves or withdraws (PostgreSQL only;
+        polling stays the fallback). Runs until ``stop`` is set; reconnects after errors."""
+        if self.dialect != "postgresql":
+            return
+        import psycopg
+
+        dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        while not stop.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {self.CHANNEL}")
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            wake()
+            except psycopg.Error as exc:
+                log.warning(
+                    "listening for other instances failed (%s); polling only for 5 s",
+                    redact(str(exc)),
+                )
+                stop.wait(5)
 
     def _audit(
         self,

@@ -71,7 +71,54 @@ class OutboxQueries(StoreBase):
         )
         with self.tx() as conn:
             rows = conn.execute(stmt).all()
+            # a send that began under an earlier claim and was never recorded: its worker
+            # died in between, and the message may have arrived. Count it, say so, send again.
+            broken = [r for r in rows if r.send_started_at is not None]
+            if broken:
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_([r.id for r in broken]))
+                    .values(interrupted=deliveries.c.interrupted + 1, send_started_at=None)
+                )
+                for r in broken:
+                    self._audit(
+                        conn,
+                        now,
+                        "delivery.interrupted",
+                        notice_id=r.notice_id,
+                        sha256=r.sha256,
+                        channel=r.channel,
+                        delivery_id=r.id,
+                        send_started_at=r.send_started_at.isoformat(),
+                    )
         return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
+
+    def mark_sending(self, delivery_id: int, now: datetime) -> None:
+        """Note that a send begins (kept as short as one UPDATE before the request)."""
+        with self.tx() as conn:
+            conn.execute(
+                update(deliveries).where(deliveries.c.id == delivery_id).values(send_started_at=now)
+            )
+
+    def interrupted_counts(self) -> dict[str, int]:
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(deliveries.c.channel, func.sum(deliveries.c.interrupted)).group_by(
+                    deliveries.c.channel
+                )
+            ).all()
+        return {ch: int(n or 0) for ch, n in rows}
+
+    def next_due(self, channel: str, now: datetime) -> datetime | None:
+        """When the next pending delivery of ``channel`` becomes due (after now)."""
+        with self.tx() as conn:
+            return conn.execute(
+                select(func.min(deliveries.c.next_attempt_at)).where(
+                    deliveries.c.channel == channel,
+                    deliveries.c.state == DeliveryState.PENDING,
+                    deliveries.c.next_attempt_at > now,
+                )
+            ).scalar()
 
     def finish(
         self,
@@ -94,6 +141,7 @@ class OutboxQueries(StoreBase):
             updated_at=now,
             lease_until=None,
             claimed_by=None,
+            send_started_at=None,
             last_error=redact(error)[:2000],
         )
         if unknowns is not None:
@@ -142,7 +190,7 @@ class OutboxQueries(StoreBase):
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id)
-                .values(parts_sent=parts, updated_at=now)
+                .values(parts_sent=parts, updated_at=now, send_started_at=None)
             )
 
     def deliveries_of(self, notice_id: str) -> list[Delivery]:
@@ -503,3 +551,33 @@ class OutboxQueries(StoreBase):
         with self.tx() as conn:
             rows = conn.execute(stmt).all()
         return [Alert(r.id, r.text, r.starts, r.until, tuple(json.loads(r.profiles))) for r in rows]
+
+    # ---------------------------------------------------------------- figures for /metrics
+
+    def queue_depth(self, now: datetime) -> dict[str, int]:
+        """Deliveries due now and not yet done, per channel."""
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(deliveries.c.channel, func.count())
+                .where(
+                    deliveries.c.state.in_([DeliveryState.PENDING, DeliveryState.CLAIMED]),
+                    deliveries.c.due_at <= now,
+                )
+                .group_by(deliveries.c.channel)
+            ).all()
+        return {ch: int(n) for ch, n in rows}
+
+    def publish_lags(self, since: datetime) -> dict[str, list[float]]:
+        """Seconds from due to sent, per channel, for deliveries sent since ``since``."""
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(deliveries.c.channel, deliveries.c.due_at, deliveries.c.sent_at).where(
+                    deliveries.c.state == DeliveryState.SENT,
+                    deliveries.c.sent_at >= since,
+                    deliveries.c.action == Action.PUBLISH,
+                )
+            ).all()
+        out: dict[str, list[float]] = {}
+        for ch, due, sent in rows:
+            out.setdefault(ch, []).append(max(0.0, (sent - due).total_seconds()))
+        return out

@@ -142,6 +142,9 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
+    # a send that began and was never recorded (the worker died) may have arrived: counted
+    Column("send_started_at", UTCDateTime, nullable=True),
+    Column("interrupted", Integer, nullable=False, server_default="0"),
     UniqueConstraint("sha256", "channel", "action"),
     Index("ix_deliveries_claim", "channel", "state", "next_attempt_at"),
 )

@@ -327,6 +327,7 @@ class VersionQueries(StoreBase):
                 channels=list(channels),
                 signoffs=count,
             )
+            self.notify(conn)
             return ApprovalResult(count, required, True, ids)
 
     def withdraw(
@@ -399,4 +400,5 @@ class VersionQueries(StoreBase):
                 reason=reason,
                 announced=list(last_sent),
             )
+            self.notify(conn)
             return ids
