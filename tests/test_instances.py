@@ -1,0 +1,219 @@
+"""Several `publisher run` processes sharing one PostgreSQL: every delivery arrives exactly once,
+and with workers killed at random (SIGKILL) nothing is lost; a duplicate can only come from a
+send whose outcome was never recorded, and those are counted."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from publisher.app import Publisher
+from publisher.config import load_settings
+from publisher.store import Store
+
+from .vendors import wait_for
+
+pytestmark = pytest.mark.postgres
+
+CHANNELS = 4
+NOTICES = 500  # × 4 channels = 2,000 deliveries
+
+CONFIG = """\
+site: {{name: 多实例测试, school_name: 测试示范大学, base_url: "http://127.0.0.1:8080"}}
+store: {{url: "{url}"}}
+delivery: {{lease: 3s, batch: 10, backoff_base: 1s, backoff_max: 2s, max_attempts: 50,
+            shutdown_grace: 5s}}
+channels:
+{channels}
+routes:
+  - {{categories: all, channels: [{names}]}}
+schedules: [{{name: tick, job: tick, interval: 1s}}]
+server: {{enabled: false}}
+"""
+
+
+class Sink:
+    """Counts deliveries by `webhook-id`, the receiver's idempotency key."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            wbufsize = -1
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with outer.lock:
+                    key = self.headers["webhook-id"]
+                    outer.counts[key] = outer.counts.get(key, 0) + 1
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def shared(tmp_path: Path, pg_url: str) -> Iterator[tuple[Path, Sink]]:
+    store = Store(pg_url)
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    store.upgrade()
+    store.close()
+    sink = Sink()
+    names = [f"hook{i}" for i in range(CHANNELS)]
+    channels = "\n".join(
+        f'  - {{name: {n}, type: webhook, options: {{webhook_url: "{sink.url}"}}}}' for n in names
+    )
+    (tmp_path / "config.yaml").write_text(
+        CONFIG.format(url=pg_url, channels=channels, names=", ".join(names)), "utf-8"
+    )
+    items = tmp_path / "items"
+    items.mkdir()
+    for i in range(NOTICES):
+        (items / f"n{i:03d}.md").write_text(
+            f"---\nid: n{i:03d}\ntitle: 第{i}号通知\ncategory: zsks\nitem: 7\n"
+            f"department: 招生就业处\npublish_at: 2026-01-01 09:00+08:00\n---\n正文{i}。\n",
+            "utf-8",
+        )
+    yield tmp_path, sink
+    sink.close()
+
+
+def approve_all(root: Path) -> None:
+    with Publisher(load_settings(root / "config.yaml"), create_schema=False) as app:
+        notices, errors = app.load()
+        assert not errors
+        for notice in notices.values():
+            app.save(notice)
+            app.gate.review(notice, app.notice_dir(notice))
+            app.gate.approve(
+                notice, app.notice_dir(notice), reviewers=["审查人"], opinion="同意", allow={}
+            )
+
+
+def worker(root: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "publisher",
+            "--config",
+            str(root / "config.yaml"),
+            "run",
+            "--no-serve",
+        ],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def stop(workers: list[subprocess.Popen[bytes]]) -> list[int]:
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+    codes = []
+    for w in workers:
+        try:
+            codes.append(w.wait(30))
+        except subprocess.TimeoutExpired:
+            w.kill()
+            codes.append(-9)
+    return codes
+
+
+def delivered(sink: Sink) -> int:
+    with sink.lock:
+        return len(sink.counts)
+
+
+def test_four_workers_deliver_each_exactly_once(shared: tuple[Path, Sink]) -> None:
+    root, sink = shared
+    approve_all(root)
+    workers = [worker(root) for _ in range(4)]
+    try:
+        assert wait_for(lambda: delivered(sink) >= CHANNELS * NOTICES, 180), delivered(sink)
+        time.sleep(2)  # anything more that would arrive (it must not)
+    finally:
+        codes = stop(workers)
+    assert codes == [0, 0, 0, 0], [w.stderr.read().decode()[-2000:] for w in workers if w.stderr]
+    assert len(sink.counts) == CHANNELS * NOTICES
+    assert set(sink.counts.values()) == {1}  # exactly once
+    store = Store(load_settings(root / "config.yaml").store_url)
+    try:
+        assert store.delivery_counts() == {f"hook{i}": {"sent": NOTICES} for i in range(CHANNELS)}
+        with store.engine.connect() as conn:
+            sends = conn.execute(
+                text("SELECT count(*) FROM audit WHERE event = 'delivery.sent'")
+            ).scalar()
+        assert sends == CHANNELS * NOTICES  # one audit event per delivery
+    finally:
+        store.close()
+
+
+def test_sigkill_chaos_loses_nothing(shared: tuple[Path, Sink]) -> None:
+    root, sink = shared
+    approve_all(root)
+    rng = random.Random(7)
+    workers = [worker(root) for _ in range(4)]
+    kills = 0
+    try:
+        deadline = time.monotonic() + 240
+        while delivered(sink) < CHANNELS * NOTICES and time.monotonic() < deadline:
+            time.sleep(rng.uniform(0.5, 1.5))
+            if kills < 8 and delivered(sink) < CHANNELS * NOTICES * 0.9:
+                i = rng.randrange(len(workers))
+                os.kill(workers[i].pid, signal.SIGKILL)
+                workers[i].wait()
+                kills += 1
+                workers[i] = worker(root)  # and it comes back
+        assert wait_for(lambda: delivered(sink) >= CHANNELS * NOTICES, 60)
+    finally:
+        stop(workers)
+    store = Store(load_settings(root / "config.yaml").store_url)
+    try:
+        interrupted = sum(store.interrupted_counts().values())
+        counts = store.delivery_counts()
+    finally:
+        store.close()
+    duplicates = sum(n - 1 for n in sink.counts.values() if n > 1)
+    print(
+        f"\nchaos: {kills} SIGKILLs, {interrupted} interrupted sends recorded, "
+        f"{duplicates} duplicate deliveries at the receiver"
+    )
+    assert kills >= 3
+    assert len(sink.counts) == CHANNELS * NOTICES  # nothing missing
+    assert counts == {f"hook{i}": {"sent": NOTICES} for i in range(CHANNELS)}
+    # a duplicate can only come from a send that began and was never recorded
+    assert duplicates <= interrupted
