@@ -8,7 +8,7 @@ import platform
 import sys
 from datetime import datetime
 
-from . import core, feeds, robots, signage
+from . import core, feeds, instances, robots, signage
 
 
 def main() -> int:
@@ -18,12 +18,12 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
     p.add_argument(
         "--only",
-        choices=["core", "feeds", "serving", "robots", "signage"],
+        choices=["core", "feeds", "serving", "robots", "signage", "instances"],
         action="append",
         help="run only these groups (repeatable)",
     )
     args = p.parse_args()
-    groups = args.only or ["core", "feeds", "serving", "robots", "signage"]
+    groups = args.only or ["core", "feeds", "serving", "robots", "signage", "instances"]
     print(f"# disclosure-publisher benchmarks, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(f"# {platform.node()} · {platform.machine()} · Python {sys.version.split()[0]}")
     rows = []
@@ -39,6 +39,9 @@ def main() -> int:
     if "signage" in groups:
         rows += signage.render_figures()
         rows += signage.export_figures()
+    if "instances" in groups:
+        rows += instances.scaling_figures()
+        rows += instances.lag_figures()
     width = max(len(r[0]) for r in rows)
     for name, value, baseline_name, baseline, unit in rows:
         print(

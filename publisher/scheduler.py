@@ -89,11 +89,14 @@ class Runner:
     ) -> TickReport | None:
         with self._lock:
             try:
-                report = self.app.sync()
-                self._say(logging.WARNING, [e.describe() for e in report.errors], "notices")
-                self._say(logging.INFO, report.waiting, "waiting")
-                for nid in report.approved:
-                    log.info("approved by paper review record: %s", nid)
+                # a wake-up at an exact time only delivers: reading every notice file first
+                # would make a 09:00 notice late by as long as the folder takes to parse
+                if label not in ("wake", "notified"):
+                    report = self.app.sync()
+                    self._say(logging.WARNING, [e.describe() for e in report.errors], "notices")
+                    self._say(logging.INFO, report.waiting, "waiting")
+                    for nid in report.approved:
+                        log.info("approved by paper review record: %s", nid)
                 if job == "sync":
                     return None
                 if job == "digest" and channel:
