@@ -47,6 +47,7 @@ class Runner:
         self.last_report: TickReport | None = None
         self._lock = threading.Lock()  # one pass at a time in this process
         self._listener: threading.Thread | None = None
+        self.abandoned = False  # stop() gave up waiting for a pass (a send that hangs)
         self._said: dict[str, set[str]] = {}
         self.scheduler = BackgroundScheduler(timezone=self.settings.tz)
         srv = self.settings.model.server
@@ -291,6 +292,7 @@ class Runner:
             self._lock.release()
         else:
             log.warning("a pass was still running after %.0f s; leaving it to its leases", grace)
+            self.abandoned = True
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.server:
@@ -307,7 +309,11 @@ class Runner:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, handle)
         self.start()
-        self.run_pass(label="start-up")  # catch up at once on whatever is due
+        # catch up at once on whatever is due, in the scheduler's threads: the main thread
+        # stays free to take SIGTERM even while a robot hangs
+        self.scheduler.add_job(
+            self.run_pass, id="start-up", name="start-up", kwargs={"label": "start-up"}
+        )
         if on_ready:
             on_ready()
         try:

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import feedparser
@@ -78,3 +79,66 @@ def test_sample_site_publishes_within_one_tick_and_stops_cleanly(tmp_path: Path)
     assert "received SIGTERM" in output and "stopped" in output
     leftovers = [p for p in (tmp_path / "public").rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_sigterm_drains_within_the_grace(tmp_path: Path) -> None:
+    """A robot that hangs does not keep a stopping instance alive past shutdown_grace; the
+    hanging delivery is left to its lease and nothing is half-written."""
+    from .vendors import WeComServer
+
+    robot = WeComServer()
+    robot.behaviour.hang_seconds = 30
+    try:
+        (tmp_path / "items").mkdir()
+        head = (
+            "---\nid: n1\ntitle: 通知\ncategory: zsks\nitem: 7\ndepartment: 招生就业处\n"
+            "publish_at: 2026-01-01 09:00+08:00\n"
+        )
+        path = tmp_path / "items" / "n1.md"
+        path.write_text(head + "---\n正文。\n", "utf-8")
+        (tmp_path / "config.yaml").write_text(
+            "site: {name: 站, school_name: 测试示范大学}\n"
+            "delivery: {shutdown_grace: 2s}\n"
+            f'channels:\n  - {{name: g, type: wecom, options: {{webhook_url: "{robot.url}", '
+            "timeout: 60}}\nroutes: [{categories: all, channels: [g]}]\n"
+            "server: {enabled: false}\n",
+            "utf-8",
+        )
+        from publisher.config import load_settings
+        from publisher.items import canonical, content_hash, load_folder
+
+        s = load_settings(tmp_path / "config.yaml")
+        n = load_folder(s.items_dir, catalogue=s.catalogue, tz=s.tz).notices["n1"]
+        version = content_hash(canonical(n))[:16]  # the paper review approves this version
+        review = f"review: {{reviewer: 李明, date: 2026-01-01, version: {version}}}\n"
+        path.write_text(head + review + "---\n正文。\n", "utf-8")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "publisher",
+                "--config",
+                str(tmp_path / "config.yaml"),
+                "--log-format",
+                "json",
+                "run",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert wait_for(lambda: robot.hanging > 0, 20)  # a send is in hand, and hangs
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=20)
+        took = time.monotonic() - started
+    finally:
+        robot.close()
+    assert proc.returncode == 0, output
+    assert took < 8, f"stopping took {took:.1f} s with a 2 s grace"
+    import json
+
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert records and all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
+    assert any("leaving it to its leases" in r["msg"] for r in records)

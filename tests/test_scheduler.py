@@ -80,3 +80,29 @@ def test_a_full_rate_window_schedules_a_wake_up(site: Site, wecom: Any) -> None:
             assert tick.next_wake - site.clock.now() <= timedelta(seconds=60)
         finally:
             runner.scheduler.shutdown(wait=False)
+
+
+def test_metrics_in_prometheus_text(site: Site, wecom: Any) -> None:
+    import httpx
+
+    site.write("n1")
+    site.write("n2", publish_at="2026-11-26 11:00+08:00")
+    with site.app() as app:
+        approve(app, "n1")
+        approve(app, "n2")
+        runner = Runner(app, port=0)
+        assert runner.server is not None
+        runner.server.start()
+        try:
+            runner.run_pass()
+            text = httpx.get(runner.server.url + "/metrics").text
+            health = httpx.get(runner.server.url + "/health").json()
+        finally:
+            runner.server.stop()
+    assert 'publisher_deliveries{channel="group",state="sent"} 1' in text
+    assert 'publisher_deliveries{channel="group",state="pending"} 1' in text
+    assert 'publisher_queue_depth{channel="group"} 0' in text
+    assert 'publisher_channel_paused{channel="group"} 0' in text
+    assert 'publisher_publish_lag_seconds{channel="group",quantile="0.99"}' in text
+    assert "publisher_pass_seconds" in text and "# TYPE publisher_deliveries gauge" in text
+    assert health["store"] == "ok" and "last_tick" in health

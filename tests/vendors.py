@@ -47,6 +47,7 @@ class FakeVendor:
         self.headers: list[dict[str, str]] = []
         self.times: list[float] = []
         self.rate_limited = 0  # how often the vendor had to refuse for speed
+        self.hanging = 0  # requests it is holding without an answer
         self.blocked_until = 0.0
         self.lock = threading.Lock()
         outer = self
@@ -66,6 +67,7 @@ class FakeVendor:
                 with outer.lock:
                     status, answer = outer.answer(self.path, dict(self.headers), raw)
                 if outer.behaviour.hang_seconds:
+                    outer.hanging += 1
                     time.sleep(outer.behaviour.hang_seconds)
                 data = json.dumps(answer).encode()
                 try:
