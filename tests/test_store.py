@@ -206,3 +206,26 @@ def test_unreachable_store_is_a_clear_error() -> None:
     s = Store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
     with pytest.raises(StoreError, match="cannot reach the store"):
         s.ensure_schema()
+
+
+@pytest.mark.postgres
+def test_an_approval_wakes_listening_instances(pg_url: str) -> None:
+    _reset_pg(pg_url)
+    a, b = Store(pg_url), Store(pg_url)
+    a.upgrade()
+    woke = threading.Event()
+    stop = threading.Event()
+    listener = threading.Thread(target=b.listen, args=(woke.set, stop), daemon=True)
+    listener.start()
+    try:
+        import time
+
+        time.sleep(0.5)  # LISTEN is in place
+        assert not woke.is_set()
+        seed(a)  # an approval, committed by another instance
+        assert woke.wait(5), "no NOTIFY reached the listening instance"
+    finally:
+        stop.set()
+        listener.join(5)
+        a.close()
+        b.close()
