@@ -14,12 +14,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -27,6 +24,7 @@ from sqlalchemy import text
 from publisher.app import Publisher
 from publisher.config import load_settings
 from publisher.store import Store
+from tests.support import WebhookSink, approve_everything
 
 TZ = ZoneInfo("Asia/Shanghai")
 PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -46,44 +44,7 @@ server: {{enabled: false}}
 """
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.arrivals: dict[str, float] = {}
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            wbufsize = -1
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                import json
-
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                nid = json.loads(body)["data"]["id"] + "@" + self.path
-                with outer.lock:
-                    outer.arrivals.setdefault(nid, time.time())
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def site(root: Path, url: str, sink: Sink, channels: int, feed: bool, interval: str) -> None:
+def site(root: Path, url: str, sink: WebhookSink, channels: int, feed: bool, interval: str) -> None:
     names = [f"hook{i}" for i in range(channels)]
     lines = [
         f'  - {{name: {n}, type: webhook, options: {{webhook_url: "{sink.url(n)}"}}}}'
@@ -127,14 +88,7 @@ def reset(url: str) -> None:
 
 def approve(root: Path) -> None:
     with Publisher(load_settings(root / "config.yaml"), create_schema=False) as app:
-        found, errors = app.load()
-        assert not errors
-        for notice in found.values():
-            app.save(notice)
-            app.gate.review(notice, app.notice_dir(notice))
-            app.gate.approve(
-                notice, app.notice_dir(notice), reviewers=["基准"], opinion="同意", allow={}
-            )
+        approve_everything(app, "基准")
 
 
 def workers(root: Path, n: int) -> list[subprocess.Popen[bytes]]:
@@ -168,7 +122,7 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def throughput(url: str, instances: int, channels: int = 4, per_channel: int = 500) -> float:
-    sink = Sink()
+    sink = WebhookSink()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
@@ -204,7 +158,7 @@ def scaling_figures() -> list[Row]:
 
 
 def lag_figures(n: int = 200, per_second: int = 4) -> list[Row]:
-    sink = Sink()
+    sink = WebhookSink()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)

@@ -22,6 +22,7 @@ import httpx
 from publisher.app import Publisher
 from publisher.clock import ManualClock
 from publisher.config import load_settings
+from tests.support import approve_everything
 
 TZ = ZoneInfo("Asia/Shanghai")
 Row = tuple[str, float, str, float, str]
@@ -51,17 +52,6 @@ def write_notices(folder: Path, n: int, start: datetime) -> None:
         )
 
 
-def approve_all(app: Publisher) -> None:
-    notices, errors = app.load()
-    assert not errors, errors[:3]
-    for notice in notices.values():
-        app.save(notice)
-        app.gate.review(notice, app.notice_dir(notice))
-        app.gate.approve(
-            notice, app.notice_dir(notice), reviewers=["基准"], opinion="同意", allow={}
-        )
-
-
 def fanout(endpoints: int = 50, per_endpoint: int = 40, concurrency: int = 16) -> list[Row]:
     from tests.vendors import WeComServer
 
@@ -87,7 +77,7 @@ def fanout(endpoints: int = 50, per_endpoint: int = 40, concurrency: int = 16) -
             write_notices(root / "items", per_endpoint, now - timedelta(hours=1))
             settings = load_settings(root / "config.yaml")
             with Publisher(settings, clock=ManualClock(now)) as app:
-                approve_all(app)
+                approve_everything(app, "基准")
                 # the exact payloads the engine will send, for the bare loop
                 jobs = [
                     (s.url, p.body)
@@ -175,7 +165,7 @@ def sustained(minutes: int = 10, notices: int = 400) -> list[Row]:
             server.now = lambda: clock.now().timestamp()
             write_notices(root / "items", notices, start - timedelta(hours=1))
             with Publisher(load_settings(root / "config.yaml"), clock=clock) as app:
-                approve_all(app)
+                approve_everything(app, "基准")
                 end = start + timedelta(minutes=minutes)
                 while clock.now() < end:
                     report = app.tick()

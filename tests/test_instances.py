@@ -9,12 +9,9 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -23,6 +20,7 @@ from publisher.app import Publisher
 from publisher.config import load_settings
 from publisher.store import Store
 
+from .support import WebhookSink, approve_everything
 from .vendors import wait_for
 
 pytestmark = pytest.mark.postgres
@@ -44,56 +42,18 @@ server: {{enabled: false}}
 """
 
 
-class Sink:
-    """Counts deliveries by `webhook-id`, the receiver's idempotency key."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            wbufsize = -1
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with outer.lock:
-                    key = self.headers["webhook-id"]
-                    outer.counts[key] = outer.counts.get(key, 0) + 1
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
-def shared(tmp_path: Path, pg_url: str) -> Iterator[tuple[Path, Sink]]:
+def shared(tmp_path: Path, pg_url: str) -> Iterator[tuple[Path, WebhookSink]]:
     store = Store(pg_url)
     with store.engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     store.upgrade()
     store.close()
-    sink = Sink()
+    sink = WebhookSink()
     names = [f"hook{i}" for i in range(CHANNELS)]
     channels = "\n".join(
-        f'  - {{name: {n}, type: webhook, options: {{webhook_url: "{sink.url}"}}}}' for n in names
+        f'  - {{name: {n}, type: webhook, options: {{webhook_url: "{sink.url()}"}}}}' for n in names
     )
     (tmp_path / "config.yaml").write_text(
         CONFIG.format(url=pg_url, channels=channels, names=", ".join(names)), "utf-8"
@@ -112,14 +72,7 @@ def shared(tmp_path: Path, pg_url: str) -> Iterator[tuple[Path, Sink]]:
 
 def approve_all(root: Path) -> None:
     with Publisher(load_settings(root / "config.yaml"), create_schema=False) as app:
-        notices, errors = app.load()
-        assert not errors
-        for notice in notices.values():
-            app.save(notice)
-            app.gate.review(notice, app.notice_dir(notice))
-            app.gate.approve(
-                notice, app.notice_dir(notice), reviewers=["审查人"], opinion="同意", allow={}
-            )
+        approve_everything(app)
 
 
 def worker(root: Path) -> subprocess.Popen[bytes]:
@@ -153,17 +106,12 @@ def stop(workers: list[subprocess.Popen[bytes]]) -> list[int]:
     return codes
 
 
-def delivered(sink: Sink) -> int:
-    with sink.lock:
-        return len(sink.counts)
-
-
-def test_four_workers_deliver_each_exactly_once(shared: tuple[Path, Sink]) -> None:
+def test_four_workers_deliver_each_exactly_once(shared: tuple[Path, WebhookSink]) -> None:
     root, sink = shared
     approve_all(root)
     workers = [worker(root) for _ in range(4)]
     try:
-        assert wait_for(lambda: delivered(sink) >= CHANNELS * NOTICES, 180), delivered(sink)
+        assert wait_for(lambda: sink.delivered() >= CHANNELS * NOTICES, 180), sink.delivered()
         time.sleep(2)  # anything more that would arrive (it must not)
     finally:
         codes = stop(workers)
@@ -182,7 +130,7 @@ def test_four_workers_deliver_each_exactly_once(shared: tuple[Path, Sink]) -> No
         store.close()
 
 
-def test_sigkill_chaos_loses_nothing(shared: tuple[Path, Sink]) -> None:
+def test_sigkill_chaos_loses_nothing(shared: tuple[Path, WebhookSink]) -> None:
     root, sink = shared
     approve_all(root)
     rng = random.Random(7)
@@ -190,15 +138,15 @@ def test_sigkill_chaos_loses_nothing(shared: tuple[Path, Sink]) -> None:
     kills = 0
     try:
         deadline = time.monotonic() + 240
-        while delivered(sink) < CHANNELS * NOTICES and time.monotonic() < deadline:
+        while sink.delivered() < CHANNELS * NOTICES and time.monotonic() < deadline:
             time.sleep(rng.uniform(0.5, 1.5))
-            if kills < 8 and delivered(sink) < CHANNELS * NOTICES * 0.9:
+            if kills < 8 and sink.delivered() < CHANNELS * NOTICES * 0.9:
                 i = rng.randrange(len(workers))
                 os.kill(workers[i].pid, signal.SIGKILL)
                 workers[i].wait()
                 kills += 1
                 workers[i] = worker(root)  # and it comes back
-        assert wait_for(lambda: delivered(sink) >= CHANNELS * NOTICES, 60)
+        assert wait_for(lambda: sink.delivered() >= CHANNELS * NOTICES, 60)
     finally:
         stop(workers)
     store = Store(load_settings(root / "config.yaml").store_url)

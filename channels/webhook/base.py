@@ -144,9 +144,37 @@ class WebhookChannel(MessageChannel):
         """The request to make: URL, extra headers, body. Vendors that sign override this."""
         return url, {}, body
 
-    @abstractmethod
+    # how a robot answering with a JSON code is read (WeCom, DingTalk); others override
+    code_fields: ClassVar[tuple[str, ...]] = ("errcode",)
+    retry_codes: ClassVar[dict[int, float]] = {}  # code → seconds to wait
+    disabled_codes: ClassVar[dict[int, str]] = {}  # code → what is wrong with the configuration
+    content_codes: ClassVar[dict[int, str]] = {}  # code → what is wrong with this message
+    rejected_statuses: ClassVar[tuple[int, ...]] = ()  # HTTP statuses meaning a wrong URL
+
     def outcome_of(self, resp: httpx.Response) -> Outcome:
-        """Map the vendor's answer (usually a code in an HTTP 200 body) to an outcome."""
+        """Map the answer (usually a code inside an HTTP 200 body) to an outcome; a code not
+        in the tables is a failure, never "sent"."""
+        status = resp.status_code
+        if status == 429:
+            return Outcome.retry("HTTP 429", self.retry_after(resp) or 60.0)
+        if status >= 500:
+            return Outcome.retry(f"HTTP {status}", self.retry_after(resp))
+        if status in self.rejected_statuses:
+            return Outcome.disabled(f"HTTP {status}: webhook URL rejected")
+        if status != 200:
+            return Outcome.failed(f"HTTP {status}")
+        code, msg = self.json_code(resp, *self.code_fields)
+        if code is None:
+            return Outcome.unknown(f"HTTP 200 without a {self.vendor} JSON answer")
+        if code == 0:
+            return Outcome.sent()
+        if code in self.retry_codes:
+            return Outcome.retry(f"errcode {code}: {msg}", self.retry_codes[code])
+        if code in self.disabled_codes:
+            return Outcome.disabled(f"errcode {code}: {self.disabled_codes[code]} ({msg})")
+        if code in self.content_codes:
+            return Outcome.failed(f"errcode {code}: {self.content_codes[code]} ({msg})")
+        return Outcome.failed(f"errcode {code} (not a documented success): {msg}")
 
     # ---------------------------------------------------------------- rendering
 

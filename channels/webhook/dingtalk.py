@@ -13,9 +13,7 @@ from datetime import datetime
 from typing import ClassVar
 from urllib.parse import quote_plus
 
-import httpx
-
-from publisher.model import Outcome, PublishedNotice
+from publisher.model import PublishedNotice
 
 from ..base import ChannelOptions, SecretValue
 from .base import Message, WebhookChannel, WebhookOptions
@@ -42,6 +40,8 @@ class DingTalkChannel(WebhookChannel):
     default_msgtype = "markdown"
     card_types = ("actionCard", "link")
     default_rates = ((20, 60.0),)
+    retry_codes = RETRY_CODES
+    disabled_codes = DISABLED_CODES
 
     def content_limit(self, msgtype: str) -> int:
         return self.opts.max_bytes or 20000  # about 20,000 (uncertain): a setting
@@ -103,21 +103,3 @@ class DingTalkChannel(WebhookChannel):
         digest = hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest()
         sign = quote_plus(base64.b64encode(digest))
         return f"{url}{'&' if '?' in url else '?'}timestamp={ts}&sign={sign}", {}, body
-
-    def outcome_of(self, resp: httpx.Response) -> Outcome:
-        if resp.status_code == 429:
-            return Outcome.retry("HTTP 429", self.retry_after(resp) or 60.0)
-        if resp.status_code >= 500:
-            return Outcome.retry(f"HTTP {resp.status_code}", self.retry_after(resp))
-        if resp.status_code != 200:
-            return Outcome.failed(f"HTTP {resp.status_code}")
-        code, msg = self.json_code(resp, "errcode")
-        if code is None:
-            return Outcome.unknown("HTTP 200 without a DingTalk JSON answer")
-        if code == 0:
-            return Outcome.sent()
-        if code in RETRY_CODES:
-            return Outcome.retry(f"errcode {code}: {msg}", RETRY_CODES[code])
-        if code in DISABLED_CODES:
-            return Outcome.disabled(f"errcode {code}: {DISABLED_CODES[code]} ({msg})")
-        return Outcome.failed(f"errcode {code} (not a documented success): {msg}")

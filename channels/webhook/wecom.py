@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import httpx
-
-from publisher.model import Outcome, PublishedNotice
+from publisher.model import PublishedNotice
 
 from ..base import ChannelOptions
 from .base import Message, WebhookChannel, WebhookOptions
@@ -41,6 +39,10 @@ class WeComChannel(WebhookChannel):
     default_msgtype = "news"
     card_types = ("news", "template_card")
     default_rates = ((20, 60.0),)
+    retry_codes = RETRY_CODES
+    disabled_codes = DISABLED_CODES
+    content_codes = CONTENT_CODES
+    rejected_statuses = (401, 403, 404)
 
     def content_limit(self, msgtype: str) -> int:
         return self.opts.max_bytes or LIMITS.get(msgtype, 4096)
@@ -120,28 +122,6 @@ class WeComChannel(WebhookChannel):
 
     def digest_capacity(self) -> int:
         return NEWS_ARTICLES_MAX if self.msgtype in self.card_types else self.opts.digest_max
-
-    def outcome_of(self, resp: httpx.Response) -> Outcome:
-        if resp.status_code == 429:
-            return Outcome.retry("HTTP 429", self.retry_after(resp) or 60.0)
-        if resp.status_code >= 500:
-            return Outcome.retry(f"HTTP {resp.status_code}", self.retry_after(resp))
-        if resp.status_code in (401, 403, 404):
-            return Outcome.disabled(f"HTTP {resp.status_code}: webhook URL rejected")
-        if resp.status_code != 200:
-            return Outcome.failed(f"HTTP {resp.status_code}")
-        code, msg = self.json_code(resp, "errcode")
-        if code is None:
-            return Outcome.unknown("HTTP 200 without a WeCom JSON answer")
-        if code == 0:
-            return Outcome.sent()
-        if code in RETRY_CODES:
-            return Outcome.retry(f"errcode {code}: {msg}", RETRY_CODES[code])
-        if code in DISABLED_CODES:
-            return Outcome.disabled(f"errcode {code}: {DISABLED_CODES[code]} ({msg})")
-        if code in CONTENT_CODES:
-            return Outcome.failed(f"errcode {code}: {CONTENT_CODES[code]} ({msg})")
-        return Outcome.failed(f"errcode {code} (not a documented success): {msg}")
 
 
 def _chars(s: str, n: int) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import NotFound, ReviewError
@@ -301,22 +301,9 @@ class VersionQueries(StoreBase):
             )
             ids = []
             for ch in channels:
-                res = conn.execute(
-                    insert(deliveries).values(
-                        notice_id=notice_id,
-                        sha256=sha256,
-                        channel=ch,
-                        action=Action.PUBLISH,
-                        state=DeliveryState.PENDING,
-                        due_at=v.publish_at,
-                        next_attempt_at=v.publish_at,
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
+                ids.append(
+                    self._outbox_row(conn, notice_id, sha256, ch, Action.PUBLISH, v.publish_at, now)
                 )
-                assert res.inserted_primary_key is not None
-                ids.append(int(res.inserted_primary_key[0]))
             self._audit(
                 conn,
                 now,
@@ -329,6 +316,34 @@ class VersionQueries(StoreBase):
             )
             self.notify(conn)
             return ApprovalResult(count, required, True, ids)
+
+    def _outbox_row(
+        self,
+        conn: Connection,
+        notice_id: str,
+        sha256: str,
+        channel: str,
+        action: Action,
+        due: datetime,
+        now: datetime,
+    ) -> int:
+        """One delivery, written in the caller's transaction (the outbox pattern)."""
+        res = conn.execute(
+            insert(deliveries).values(
+                notice_id=notice_id,
+                sha256=sha256,
+                channel=channel,
+                action=action,
+                state=DeliveryState.PENDING,
+                due_at=due,
+                next_attempt_at=due,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        assert res.inserted_primary_key is not None
+        return int(res.inserted_primary_key[0])
 
     def withdraw(
         self, notice_id: str, reason: str, actor: str, now: datetime, announce: Sequence[str]
@@ -375,22 +390,7 @@ class VersionQueries(StoreBase):
             ).all()
             last_sent = {r.channel: r.sha256 for r in sent}
             for ch, sha in last_sent.items():
-                res = conn.execute(
-                    insert(deliveries).values(
-                        notice_id=notice_id,
-                        sha256=sha,
-                        channel=ch,
-                        action=Action.WITHDRAW,
-                        state=DeliveryState.PENDING,
-                        due_at=now,
-                        next_attempt_at=now,
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                assert res.inserted_primary_key is not None
-                ids.append(int(res.inserted_primary_key[0]))
+                ids.append(self._outbox_row(conn, notice_id, sha, ch, Action.WITHDRAW, now, now))
             self._audit(
                 conn,
                 now,
