@@ -16,7 +16,7 @@ from channels.base import Channel, ChannelContext, MessageChannel, Payload, Stat
 from .clock import SystemClock
 from .config import Settings
 from .engine import Engine, TickReport
-from .errors import ChannelNotConfigured, NotApproved, NotFound, NoticeError, PublisherError
+from .errors import NotApproved, NotFound, NoticeError, PublisherError
 from .items import canonical, content_hash, load_folder
 from .model import Action, Clock, DeliveryState, Notice, Severity, redact
 from .review import Gate, ReviewReport
@@ -460,15 +460,6 @@ class Publisher:
                 cs.paused = redact(st.pause_reason) + until
             out.append(cs)
         return out
-
-    def require_channel(self, name: str) -> Channel:
-        ch = self.channels.get(name)
-        if ch is None:
-            raise NotFound(f"unknown or disabled channel {name!r}")
-        reason = ch.unavailable()
-        if reason:
-            raise ChannelNotConfigured(reason)
-        return ch
 
 
 def _content_type(path: str) -> str:

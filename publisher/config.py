@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from channels import channel_class, channel_types
+from channels import channel_class
 from channels.base import ChannelOptions
 
 from . import yamlsrc
@@ -462,18 +462,3 @@ def _friendly(e: Any) -> str:
         return "unknown setting (check the spelling; see the config reference in README.md)"
     msg = str(e.get("msg", "invalid value"))
     return msg.removeprefix("Value error, ")
-
-
-def channel_names(settings: Settings) -> list[str]:
-    return list(settings.channels)
-
-
-__all__ = [
-    "ChannelSpec",
-    "Settings",
-    "channel_names",
-    "channel_types",
-    "load_settings",
-    "parse_duration",
-    "parse_settings",
-]

@@ -293,7 +293,7 @@ def _datetime(
             f"{text!r} is not a date and time", fld, hint="write it like 2025-04-10 09:00+08:00"
         ) from None
     if dt.tzinfo is None:
-        offset = datetime.now(tz).strftime("%z")
+        offset = dt.replace(tzinfo=tz).strftime("%z")  # the zone's offset on that date
         suggestion = f"{dt:%Y-%m-%d %H:%M}{offset[:3]}:{offset[3:]}"
         raise fail(
             f"{text!r} has no time zone, so it could be read as a different time",

@@ -21,10 +21,6 @@ def notice_url(site: SiteInfo, notice_id: str, own_url: str = "") -> str:
     return own_url or f"{site.base_url}/notices/{notice_id}.html"
 
 
-def attachment_url(site: SiteInfo, sha256: str, filename: str) -> str:
-    return f"{site.base_url}/files/{sha256[:16]}/{filename}"
-
-
 class Views:
     """Builds (and caches, by version hash) the view of approved versions."""
 

@@ -10,9 +10,7 @@ and a QR code to the full notice.
 from __future__ import annotations
 
 import hashlib
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from PIL import ImageFont
@@ -52,7 +50,6 @@ class Slide:
     text_chars: int = 0
     source_url: str = ""
     title: str = ""
-    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def key(self, profile: Profile, fonts: Fonts) -> str:
         """Everything the rendered pixels depend on: the name of the PNG file."""
@@ -299,14 +296,3 @@ class Layout:
 
 def _d(dt: datetime) -> str:
     return f"{dt.year}年{dt.month}月{dt.day}日"
-
-
-def visible_text(slides: Sequence[Slide]) -> str:
-    """All body text of a notice's slides (for checks: nothing lost between pages)."""
-    return "".join(
-        ln.text for s in slides for ln in s.lines if ln.size == min(x.size for x in s.lines)
-    )
-
-
-def pages_needed(chars: int, capacity: int) -> int:
-    return max(1, math.ceil(chars / max(capacity, 1)))
