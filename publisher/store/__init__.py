@@ -15,10 +15,11 @@ from .rows import (
     NoticeRow,
     VersionRow,
 )
+from .timing import TimingQueries
 from .versions import VersionQueries
 
 
-class Store(VersionQueries, OutboxQueries):
+class Store(VersionQueries, OutboxQueries, TimingQueries):
     """All queries of the program, on one SQLAlchemy engine."""
 
 

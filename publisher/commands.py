@@ -1,0 +1,493 @@
+"""The commands of ``publisher``: each a few lines over :class:`publisher.app.Publisher`.
+
+``publisher.cli`` builds the parser from :data:`COMMANDS` and turns errors into messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import PublisherError
+from .model import DeliveryState, redact
+
+Handler = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[Handler, str]] = {}
+
+
+def command(name: str, help_: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        COMMANDS[name] = (fn, help_)
+        return fn
+
+    return register
+
+
+def out(text: str = "") -> None:
+    print(redact(text))
+
+
+def _app(args: argparse.Namespace) -> Any:
+    from .app import Publisher
+    from .config import load_settings
+
+    return Publisher(load_settings(args.config))
+
+
+def _local(dt: datetime | None, app: Any) -> str:
+    return dt.astimezone(app.settings.tz).strftime("%Y-%m-%d %H:%M") if dt else "-"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@command("init", "create a starter site (config.yaml, items/) and its database")
+def cmd_init(args: argparse.Namespace) -> int:
+    from .app import Publisher
+    from .config import load_settings
+
+    target = Path(args.dir)
+    cfg = target / "config.yaml"
+    if not cfg.exists():
+        starter = resources.files("publisher").joinpath("data/starter")
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "items").mkdir(exist_ok=True)
+        cfg.write_text(starter.joinpath("config.yaml").read_text("utf-8"), "utf-8")
+        example = target / "items" / "example.md"
+        if not example.exists():
+            example.write_text(starter.joinpath("example.md").read_text("utf-8"), "utf-8")
+        out(f"created {cfg} and {example}")
+    else:
+        out(f"{cfg} exists; keeping it")
+    settings = load_settings(cfg)
+    with Publisher(settings) as app:
+        app.store.upgrade()
+        settings.output_dir.mkdir(parents=True, exist_ok=True)
+        out(f"database ready: {redact(settings.store_url)}")
+    out(
+        "next: `publisher check`, then `publisher review ID` and "
+        "`publisher approve ID --reviewer NAME`, then `publisher run`"
+    )
+    return 0
+
+
+@command("check", "validate config.yaml and every notice; list every problem")
+def cmd_check(args: argparse.Namespace) -> int:
+    from .app import Publisher
+    from .config import load_settings
+
+    settings = load_settings(args.config)
+    problems = 0
+    with Publisher(settings) as app:
+        notices, errors = app.load()
+        for e in errors:
+            out(f"error: {e.describe()}")
+        problems += len(errors)
+        for name, ch in app.channels.items():
+            if reason := ch.unavailable():
+                out(f"warning: channel {name}: not configured: {reason}")
+        for n in notices.values():
+            if not settings.route(n):
+                out(f"warning: {n.source}: routed to no channel (check routes: in config)")
+        out(
+            f"{len(notices)} notice(s) valid, {problems} error(s) "
+            f"({settings.file.name}: {len(settings.channels)} channel(s), "
+            f"{len(settings.model.routes)} route(s), "
+            f"{len(settings.model.schedules)} schedule(s))"
+        )
+    return 1 if problems else 0
+
+
+@command("items", "list notices with their review and publication state")
+def cmd_items(args: argparse.Namespace) -> int:
+    with _app(args) as app:
+        report = app.sync()
+        now = app.clock.now()
+        rows = []
+        for row in app.store.notices():
+            latest = app.store.latest_approved(row.id)
+            if row.withdrawn_at:
+                state = "withdrawn"
+            elif latest is None:
+                state = "awaiting review"
+            else:
+                state = f"approved r{latest.revision}"
+                if row.current_sha != latest.sha256:
+                    state += ", file changed (new version awaiting review)"
+                elif latest.publish_at > now:
+                    state += ", scheduled"
+                elif latest.expires_at and latest.expires_at <= now:
+                    state += ", expired"
+                else:
+                    state += ", live"
+            v = app.store.version(row.current_sha) if row.current_sha else None
+            rows.append(
+                (row.id, v.title if v else "", _local(v.publish_at if v else None, app), state)
+            )
+        if args.json:
+            out(
+                json.dumps(
+                    [
+                        dict(zip(("id", "title", "publish_at", "state"), r, strict=True))
+                        for r in rows
+                    ],
+                    ensure_ascii=False,
+                    indent=1,
+                )
+            )
+        else:
+            for r in rows:
+                out(f"{r[0]:<32} {r[2]:<16} {r[3]:<28} {r[1]}")
+        for e in report.errors:
+            print(f"error: {e.describe()}", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+@command("show", "show one notice: fields, versions, approvals, deliveries, history")
+def cmd_show(args: argparse.Namespace) -> int:
+    from .items import canonical, content_hash
+
+    with _app(args) as app:
+        app.sync()
+        row = app.store.notice(args.id)
+        n = None
+        try:
+            n = app.notice(args.id)
+        except PublisherError as exc:
+            out(f"(file: {exc})")
+        if n is not None:
+            sha = content_hash(canonical(n))
+            out(f"{n.id}  {n.title}")
+            out(f"  file        {n.source}")
+            out(f"  version     {sha}")
+            out(
+                f"  category    {n.category} · item {n.item} "
+                f"({app.settings.catalogue.items[n.item].text[:40]}…)"
+            )
+            out(f"  department  {n.department}")
+            out(f"  publish_at  {_local(n.publish_at, app)}")
+            out(f"  expires_at  {_local(n.expires_at, app)}")
+            out(f"  channels    {', '.join(app.settings.route(n)) or '(none)'}")
+        if row.withdrawn_at:
+            out(f"  WITHDRAWN   {_local(row.withdrawn_at, app)}: {row.withdraw_reason}")
+        out("versions:")
+        for v in app.store.versions_of(args.id):
+            mark = (
+                f"approved r{v.revision} {_local(v.approved_at, app)}"
+                if v.approved_at
+                else "not approved"
+            )
+            cur = " (file)" if v.sha256 == row.current_sha else ""
+            out(f"  {v.sha256[:16]}  seen {_local(v.seen_at, app)}  {mark}{cur}")
+            for a in app.store.approvals_of(v.sha256):
+                extra = "".join(f"; allowed {x['rule']}: {x['reason']}" for x in a.allowances)
+                form = f", form {a.form_no}" if a.form_no else ""
+                form += f", reviewed {a.reviewed_on}" if a.reviewed_on else ""
+                out(
+                    f"      signed by {a.reviewer} ({a.source}{form})"
+                    f" {_local(a.approved_at, app)}: {a.opinion}{extra}"
+                )
+        out("deliveries:")
+        for d in app.store.deliveries_of(args.id):
+            out(
+                f"  #{d.id:<5} {d.channel:<16} {d.action:<9} {d.state:<10} "
+                f"attempts {d.attempts}  {d.sha256[:12]}  {d.last_error}"
+            )
+        if args.history:
+            out("history:")
+            for e in app.store.audit_events(args.id, limit=200):
+                out(
+                    f"  {_local(e['at'], app)}  {e['event']:<18} {e['channel'] or '':<12} "
+                    f"{e['actor'] or ''} {json.dumps(e['detail'], ensure_ascii=False)[:120]}"
+                )
+    return 0
+
+
+@command("review", "run the confidentiality lint on a notice and record the review")
+def cmd_review(args: argparse.Namespace) -> int:
+    with _app(args) as app:
+        rep = app.review(args.id)
+        out(f"{rep.notice.id}: version {rep.sha256[:16]} ({rep.notice.source})")
+        if not rep.findings:
+            out("  no findings")
+        for f in rep.findings:
+            excerpt = f"  「{f.excerpt}」" if f.excerpt else ""
+            out(f"  {f.severity.upper():<5} {f.rule:<15} {f.position():<22} {f.message}{excerpt}")
+        blocking = rep.blocking
+        if blocking:
+            rules = sorted({f.rule for f in blocking})
+            out(
+                f"{len(blocking)} blocking finding(s): fix the notice, or approve with "
+                + " ".join(f"--allow {r} --reason '…'" for r in rules)
+            )
+        else:
+            out(
+                f"ok to approve: publisher approve {rep.notice.id} --reviewer NAME "
+                f"--version {rep.sha256[:12]}"
+            )
+        return 1 if blocking else 0
+
+
+@command("approve", "sign off the reviewed version of a notice (pins its hash)")
+def cmd_approve(args: argparse.Namespace) -> int:
+    allow = args.allow or []
+    reasons = args.reason or []
+    if len(allow) != len(reasons):
+        raise PublisherError("give one --reason for each --allow (it is recorded)")
+    with _app(args) as app:
+        res = app.approve(
+            args.id,
+            reviewer=args.reviewer,
+            opinion=args.opinion,
+            allow=dict(zip(allow, reasons, strict=True)),
+            version=args.version,
+            form_no=args.form_no,
+        )
+        if res.approved_now:
+            out(
+                f"approved {args.id} ({res.signoffs}/{res.required} sign-offs); "
+                f"{len(res.deliveries)} delivery(ies) queued"
+            )
+        elif res.signoffs >= res.required:
+            out(f"{args.id}: signed ({res.signoffs} sign-offs); the version was already approved")
+        else:
+            out(
+                f"{args.id}: signed off ({res.signoffs}/{res.required}); waiting for "
+                f"{res.required - res.signoffs} more reviewer(s)"
+            )
+    return 0
+
+
+@command("withdraw", "take a notice down from every channel now (撤回)")
+def cmd_withdraw(args: argparse.Namespace) -> int:
+    with _app(args) as app:
+        tick = app.withdraw(args.id, args.reason, actor=args.by or os.environ.get("USER", ""))
+        out(
+            f"withdrew {args.id}; feeds and screens rebuilt: "
+            + ", ".join(f"{n} ({r.changed_files} file(s))" for n, r in tick.channels.items())
+        )
+    return 0
+
+
+@command("push", "send an approved notice now (never bypasses approval)")
+def cmd_push(args: argparse.Namespace) -> int:
+    with _app(args) as app:
+        rep = app.push(args.id, args.channel, dry_run=args.dry_run)
+        out(f"{rep.notice_id} version {rep.sha256[:12]}{' (dry run)' if args.dry_run else ''}:")
+        for ch, what in rep.channels.items():
+            out(f"  {ch:<16} {what}")
+        bad = [w for w in rep.channels.values() if w.startswith(("failed", "dead", "not conf"))]
+    return 1 if bad else 0
+
+
+@command("preview", "show the exact bytes a channel would send or write (nothing is sent)")
+def cmd_preview(args: argparse.Namespace) -> int:
+    with _app(args) as app:
+        payloads = app.preview(args.id, args.channel)
+        for p in payloads:
+            if args.output:
+                Path(args.output).write_bytes(p.body)
+                out(f"wrote {len(p.body)} bytes to {args.output}")
+                continue
+            out(f"--- {p.label or 'payload'} → {p.target} ({p.content_type}, {len(p.body)} bytes)")
+            out(p.text())
+    return 0
+
+
+@command("status", "per channel: pending, sent, failed, dead, paused")
+def cmd_status(args: argparse.Namespace) -> int:
+    with _app(args) as app:
+        statuses = app.status()
+        if args.json:
+            out(
+                json.dumps(
+                    [
+                        {
+                            "channel": s.name,
+                            "type": s.type,
+                            "counts": s.counts,
+                            "paused": s.paused,
+                            "not_configured": s.not_configured,
+                        }
+                        for s in statuses
+                    ],
+                    ensure_ascii=False,
+                    indent=1,
+                )
+            )
+            return 0
+        cols = [
+            DeliveryState.PENDING,
+            DeliveryState.CLAIMED,
+            DeliveryState.SENT,
+            DeliveryState.FAILED,
+            DeliveryState.UNKNOWN,
+            DeliveryState.DEAD,
+        ]
+        out(f"{'channel':<16} {'type':<8} " + " ".join(f"{c:>8}" for c in cols) + "  state")
+        for s in statuses:
+            state = (
+                ("PAUSED: " + s.paused)
+                if s.paused
+                else ("NOT CONFIGURED: " + s.not_configured)
+                if s.not_configured
+                else "ok"
+            )
+            out(
+                f"{s.name:<16} {s.type:<8} "
+                + " ".join(f"{s.counts.get(c, 0):>8}" for c in cols)
+                + f"  {state}"
+            )
+    return 0
+
+
+@command("retry", "requeue failed/dead/unknown deliveries and resume a paused channel")
+def cmd_retry(args: argparse.Namespace) -> int:
+    with _app(args) as app:
+        n = app.retry(args.channel, args.notice)
+        out(
+            f"requeued {n} delivery(ies)"
+            + (f"; channel {args.channel} resumed" if args.channel else "")
+        )
+    return 0
+
+
+@command("run", "run the scheduler and the HTTP server until Ctrl-C / SIGTERM")
+def cmd_run(args: argparse.Namespace) -> int:
+    from .scheduler import Runner
+
+    with _app(args) as app:
+        if args.once:
+            runner = Runner(app, serve=False)
+            tick = runner.run_pass(label="once")
+            if tick:
+                for name, r in tick.channels.items():
+                    out(
+                        f"{name:<16} "
+                        + (
+                            r.skipped
+                            or ", ".join(f"{k} {v}" for k, v in sorted(r.outcomes.items()))
+                            or "nothing due"
+                        )
+                    )
+            return 0
+        runner = Runner(app, port=args.port, host=args.host, serve=not args.no_serve)
+        runner.run_forever()
+    if runner.abandoned:
+        # a send still hangs in a worker thread; its delivery is safe in its lease, and
+        # waiting for the thread would break the promise to stop within the grace
+        logging.shutdown()
+        os._exit(0)
+    return 0
+
+
+@command("serve", "serve the output folder (feeds, pages, signage) without publishing")
+def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from .config import load_settings
+    from .server import Server
+
+    settings = load_settings(args.config)
+    srv = settings.model.server
+    server = Server(
+        settings.output_dir, args.host or srv.host, srv.port if args.port is None else args.port
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    logging.getLogger("publisher").info("serving %s at %s/", settings.output_dir, server.url)
+    stop.wait()
+    server.stop()
+    return 0
+
+
+def parse_when(value: str, tz: Any, now: datetime) -> datetime:
+    """'18:00', '2026-11-27 18:00', '2h', '90m' or a full ISO time → an aware datetime."""
+    from .config import parse_duration
+
+    value = value.strip()
+    try:
+        return now + timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        t = datetime.strptime(value, "%H:%M")
+        when = now.astimezone(tz).replace(hour=t.hour, minute=t.minute, second=0, microsecond=0)
+        return when if when > now else when + timedelta(days=1)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise PublisherError(
+            f"cannot read the time {value!r} (write 18:00, 2026-11-27 18:00 or 2h)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=tz)
+
+
+@command("signage", "emergency alerts on screens: `signage alert`, `signage clear`, `signage list`")
+def cmd_signage(args: argparse.Namespace) -> int:
+    with _app(args) as app:
+        now = app.clock.now()
+        if args.action == "alert":
+            allow = args.allow or []
+            reasons = args.reason or []
+            if len(allow) != len(reasons):
+                raise PublisherError("give one --reason for each --allow (it is recorded)")
+            until = parse_when(args.until, app.settings.tz, now)
+            alert_id = app.signage_alert(
+                " ".join(args.text),
+                until=until,
+                profiles=args.profile or (),
+                allow=dict(zip(allow, reasons, strict=True)),
+                actor=args.by or os.environ.get("USER", ""),
+            )
+            out(
+                f"alert #{alert_id} on {', '.join(args.profile or ['every screen'])} until "
+                f"{_local(until, app)}; screens rebuilt"
+            )
+        elif args.action == "clear":
+            ids = None if args.all or not args.ids else [int(i) for i in args.ids]
+            if ids is None and not args.all:
+                raise PublisherError("name the alert ids to clear, or pass --all")
+            out(f"cleared {app.signage_clear(ids, actor=os.environ.get('USER', ''))} alert(s)")
+        else:
+            alerts = app.store.alerts(now, active_only=not args.all)
+            if not alerts:
+                out("no active alerts")
+            for a in alerts:
+                out(
+                    f"#{a.id:<4} until {_local(a.until, app)}  "
+                    f"{', '.join(a.profiles) or 'every screen'}  {a.text}"
+                )
+    return 0
+
+
+@command("db", "database schema: `db upgrade` applies migrations, `db current` shows them")
+def cmd_db(args: argparse.Namespace) -> int:
+    from .config import load_settings
+    from .store import Store
+    from .store.db import current_revision, head_revision
+
+    store = Store(load_settings(args.config).store_url)
+    try:
+        if args.action == "upgrade":
+            store.upgrade()
+        out(
+            f"schema revision {current_revision(store.engine) or '(none)'}; "
+            f"this program needs {head_revision()}"
+        )
+    finally:
+        store.close()
+    return 0
