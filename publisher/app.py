@@ -328,7 +328,7 @@ class Publisher:
             return report
         self.store.make_due(due, now)
         names = sorted({d.channel for d in deliveries if d.id in due})
-        report.tick = self.engine.tick(only=names)
+        report.tick = self.engine.tick(only=names, push=due)  # just these, held or not
         for d in self.store.deliveries_of(notice_id):
             if d.id in due:
                 plan[d.channel] = str(d.state) + (f": {d.last_error}" if d.last_error else "")

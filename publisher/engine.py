@@ -102,7 +102,10 @@ class Engine:
     # ---------------------------------------------------------------- one pass
 
     def tick(
-        self, only: Sequence[str] | None = None, force_build: bool = False, push: bool = False
+        self,
+        only: Sequence[str] | None = None,
+        force_build: bool = False,
+        push: Sequence[int] | None = None,
     ) -> TickReport:
         names = [n for n in self.channels if only is None or n in only]
         report = TickReport(self.clock.now())
@@ -124,7 +127,11 @@ class Engine:
         return report
 
     def run_channel(
-        self, name: str, force_build: bool = False, digest: bool = False, push: bool = False
+        self,
+        name: str,
+        force_build: bool = False,
+        digest: bool = False,
+        push: Sequence[int] | None = None,
     ) -> ChannelReport:
         ch = self.channels[name]
         report = ChannelReport(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -36,8 +37,9 @@ class MessageSender:
         ch: MessageChannel,
         report: ChannelReport,
         digest: bool = False,
-        push: bool = False,
+        push: Sequence[int] | None = None,
     ) -> None:
+        # a manual push sends just the deliveries it names, held for a digest or not
         if ch.hold_for_digest and not (digest or push):
             report.note = "waits for its digest schedule"
             return
@@ -45,7 +47,7 @@ class MessageSender:
             while not self.e.stopping.is_set():
                 now = self.e.clock.now()
                 batch = self.e.store.claim(
-                    ch.name, now, self.e.cfg.lease, self.e.cfg.batch, self.e.worker
+                    ch.name, now, self.e.cfg.lease, self.e.cfg.batch, self.e.worker, ids=push
                 )
                 if not batch:
                     return

@@ -184,10 +184,12 @@ def test_scheduled_digest(site: Site, wecom: WeComServer) -> None:
             approve(app, f"n{i}")
         report = app.tick()
         assert wecom.received == [] and "digest" in report.channels["group"].note
+        app.push("n2", ["group"])  # a manual push does not wait for the digest
+        assert [a["title"] for a in wecom.received[0]["news"]["articles"]] == ["通知2"]
         app.engine.run_digest("group")
-    assert len(wecom.received) == 1
-    titles = [a["title"] for a in wecom.received[0]["news"]["articles"]]
-    assert titles == ["通知0", "通知1", "通知2"]
+    assert len(wecom.received) == 2
+    titles = [a["title"] for a in wecom.received[1]["news"]["articles"]]
+    assert titles == ["通知0", "通知1"]
 
 
 # --------------------------------------------------------------------------- DingTalk

@@ -29,11 +29,16 @@ class OutboxQueries(StoreBase):
     # ---------------------------------------------------------------- the outbox
 
     def claim(
-        self, channel: str, now: datetime, lease: float, limit: int, worker: str
+        self,
+        channel: str,
+        now: datetime,
+        lease: float,
+        limit: int,
+        worker: str,
+        ids: Sequence[int] | None = None,
     ) -> list[Delivery]:
-        """Take up to ``limit`` due deliveries of ``channel`` for ``lease`` seconds.
-
-        A claim whose lease ran out (its worker died) is due again.
+        """Take up to ``limit`` due deliveries of ``channel`` (of ``ids`` only, if given) for
+        ``lease`` seconds. A claim whose lease ran out (its worker died) is due again.
         """
         due = and_(
             deliveries.c.channel == channel,
@@ -45,6 +50,8 @@ class OutboxQueries(StoreBase):
                 and_(deliveries.c.state == DeliveryState.CLAIMED, deliveries.c.lease_until < now),
             ),
         )
+        if ids is not None:
+            due = and_(due, deliveries.c.id.in_(list(ids)))
         pick = (
             select(deliveries.c.id)
             .where(due)
