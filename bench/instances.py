@@ -10,9 +10,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -24,7 +21,7 @@ from sqlalchemy import text
 from publisher.app import Publisher
 from publisher.config import load_settings
 from publisher.store import Store
-from tests.support import WebhookSink, approve_everything
+from tests.support import WebhookSink, approve_everything, start_worker, stop_workers
 
 TZ = ZoneInfo("Asia/Shanghai")
 PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -91,36 +88,6 @@ def approve(root: Path) -> None:
         approve_everything(app, "基准")
 
 
-def workers(root: Path, n: int) -> list[subprocess.Popen[bytes]]:
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "publisher",
-                "--config",
-                str(root / "config.yaml"),
-                "run",
-                "--no-serve",
-            ],
-            cwd=root,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(n)
-    ]
-
-
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
 def throughput(url: str, instances: int, channels: int = 4, per_channel: int = 500) -> float:
     sink = WebhookSink()
     try:
@@ -132,12 +99,12 @@ def throughput(url: str, instances: int, channels: int = 4, per_channel: int = 5
             notices(root, per_channel, datetime.now(TZ) - timedelta(hours=1), 0)
             reset(url)
             approve(root)
-            procs = workers(root, instances)
+            procs = [start_worker(root) for _ in range(instances)]
             total = channels * per_channel
             deadline = time.monotonic() + 600
             while len(sink.arrivals) < total and time.monotonic() < deadline:
                 time.sleep(0.1)
-            stop(procs)
+            stop_workers(procs)
             times = sorted(sink.arrivals.values())
             assert len(times) == total, (len(times), total)
             return total / (times[-1] - times[0])
@@ -168,7 +135,7 @@ def lag_figures(n: int = 200, per_second: int = 4) -> list[Row]:
             when = notices(root, n, first, 1 / per_second)
             reset(url)
             approve(root)
-            procs = workers(root, 1)
+            procs = [start_worker(root)]
             pages = root / "public" / "notices"
             seen: dict[str, float] = {}
             end = max(when.values()) + timedelta(seconds=10)
@@ -177,7 +144,7 @@ def lag_figures(n: int = 200, per_second: int = 4) -> list[Row]:
                     if nid not in seen and (pages / f"{nid}.html").exists():
                         seen[nid] = time.time()
                 time.sleep(0.02)
-            stop(procs)
+            stop_workers(procs)
     finally:
         sink.close()
     feed_lag = sorted(seen[k] - when[k].timestamp() for k in seen)

@@ -4,9 +4,13 @@ approving a whole folder the way the gate does, notice by notice."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -70,3 +74,36 @@ def approve_everything(app: Any, reviewer: str = "审查人") -> int:
             notice, app.notice_dir(notice), reviewers=[reviewer], opinion="同意", allow={}
         )
     return len(notices)
+
+
+def start_worker(root: Path, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """One `publisher run --no-serve` process on the site in ``root``."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "publisher",
+            "--config",
+            str(root / "config.yaml"),
+            "run",
+            "--no-serve",
+        ],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]], wait: float = 30) -> list[int]:
+    """SIGTERM every live worker; their exit codes (-9 when one had to be killed)."""
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+    codes = []
+    for w in workers:
+        try:
+            codes.append(w.wait(wait))
+        except subprocess.TimeoutExpired:
+            w.kill()
+            codes.append(-9)
+    return codes

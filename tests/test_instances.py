@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from publisher.app import Publisher
 from publisher.config import load_settings
 from publisher.store import Store
 
-from .support import WebhookSink, approve_everything
+from .support import WebhookSink, approve_everything, start_worker, stop_workers
 from .vendors import wait_for
 
 pytestmark = pytest.mark.postgres
@@ -75,46 +74,15 @@ def approve_all(root: Path) -> None:
         approve_everything(app)
 
 
-def worker(root: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "publisher",
-            "--config",
-            str(root / "config.yaml"),
-            "run",
-            "--no-serve",
-        ],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def stop(workers: list[subprocess.Popen[bytes]]) -> list[int]:
-    for w in workers:
-        if w.poll() is None:
-            w.send_signal(signal.SIGTERM)
-    codes = []
-    for w in workers:
-        try:
-            codes.append(w.wait(30))
-        except subprocess.TimeoutExpired:
-            w.kill()
-            codes.append(-9)
-    return codes
-
-
 def test_four_workers_deliver_each_exactly_once(shared: tuple[Path, WebhookSink]) -> None:
     root, sink = shared
     approve_all(root)
-    workers = [worker(root) for _ in range(4)]
+    workers = [start_worker(root, subprocess.PIPE) for _ in range(4)]
     try:
         assert wait_for(lambda: sink.delivered() >= CHANNELS * NOTICES, 180), sink.delivered()
         time.sleep(2)  # anything more that would arrive (it must not)
     finally:
-        codes = stop(workers)
+        codes = stop_workers(workers)
     assert codes == [0, 0, 0, 0], [w.stderr.read().decode()[-2000:] for w in workers if w.stderr]
     assert len(sink.counts) == CHANNELS * NOTICES
     assert set(sink.counts.values()) == {1}  # exactly once
@@ -134,7 +102,7 @@ def test_sigkill_chaos_loses_nothing(shared: tuple[Path, WebhookSink]) -> None:
     root, sink = shared
     approve_all(root)
     rng = random.Random(7)
-    workers = [worker(root) for _ in range(4)]
+    workers = [start_worker(root, subprocess.PIPE) for _ in range(4)]
     kills = 0
     try:
         deadline = time.monotonic() + 240
@@ -145,10 +113,10 @@ def test_sigkill_chaos_loses_nothing(shared: tuple[Path, WebhookSink]) -> None:
                 os.kill(workers[i].pid, signal.SIGKILL)
                 workers[i].wait()
                 kills += 1
-                workers[i] = worker(root)  # and it comes back
+                workers[i] = start_worker(root, subprocess.PIPE)  # and it comes back
         assert wait_for(lambda: sink.delivered() >= CHANNELS * NOTICES, 60)
     finally:
-        stop(workers)
+        stop_workers(workers)
     store = Store(load_settings(root / "config.yaml").store_url)
     try:
         interrupted = sum(store.interrupted_counts().values())
