@@ -8,7 +8,7 @@ import platform
 import sys
 from datetime import datetime
 
-from . import core, feeds, instances, robots, signage
+from . import core, feeds, instances, review, robots, signage
 
 
 def main() -> int:
@@ -18,17 +18,27 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
     p.add_argument(
         "--only",
-        choices=["core", "feeds", "serving", "robots", "signage", "instances"],
+        choices=["core", "review", "feeds", "serving", "robots", "signage", "instances"],
         action="append",
         help="run only these groups (repeatable)",
     )
     args = p.parse_args()
-    groups = args.only or ["core", "feeds", "serving", "robots", "signage", "instances"]
+    groups = args.only or [
+        "core",
+        "review",
+        "feeds",
+        "serving",
+        "robots",
+        "signage",
+        "instances",
+    ]
     print(f"# disclosure-publisher benchmarks, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(f"# {platform.node()} · {platform.machine()} · Python {sys.version.split()[0]}")
     rows = []
     if "core" in groups:
         rows += core.run(args.notices, args.repeat)
+    if "review" in groups:
+        rows += review.review_figures(args.repeat)
     if "feeds" in groups:
         rows += feeds.rebuild_figures(args.feed_notices, args.repeat)
     if "serving" in groups:

@@ -20,6 +20,7 @@ from .errors import NotApproved, NotFound, NoticeError, PublisherError
 from .items import canonical, content_hash, load_folder
 from .model import Action, Clock, DeliveryState, Notice, Severity, redact
 from .review import Gate, ReviewReport
+from .roster import current_os_user
 from .store import ApprovalResult, Store
 from .templating import make_environment
 from .views import Views
@@ -150,16 +151,16 @@ class Publisher:
             "(run `publisher items` to list them)"
         )
 
-    def notice_dir(self, notice: Notice) -> Path:
-        return (self.settings.base_dir / notice.source).parent
-
     def save(self, notice: Notice) -> tuple[str, bool]:
         text = canonical(notice)
         sha = content_hash(text)
         files: dict[str, bytes] = {}
         for a in notice.attachments:
             if a.is_local and a.sha256:
-                files[a.sha256] = (self.notice_dir(notice) / a.href).read_bytes()
+                if a.data is None:  # only notices rebuilt from the store lack their bytes
+                    raise PublisherError(f"{notice.source}: {a.href} was not read with the notice")
+                # the bytes read once with the notice: the store checks they hash to a.sha256
+                files[a.sha256] = a.data
         new = self.store.save_version(
             notice_id=notice.id,
             source=notice.source,
@@ -192,28 +193,49 @@ class Publisher:
         return report
 
     def _apply_paper_review(self, notice: Notice, sha: str, report: SyncReport) -> None:
+        """Keep a paper record with the version it names; sign with it only where the site opts
+        in (review.paper_records: approve), for rostered reviewers, never past a finding."""
         pr = notice.paper_review
         assert pr is not None
         v = self.store.version(sha)
+        if not sha.startswith(pr.version):
+            if v.approved_at is None:
+                report.waiting.append(
+                    f"{notice.source}: the paper review (form {pr.form_no or '—'}) approved "
+                    f"version {pr.version[:12]}, but the file is now {sha[:12]}; it waits for "
+                    "review"
+                )
+            return
+        self.store.record_paper(
+            notice_id=notice.id,
+            sha256=sha,
+            reviewers=pr.reviewers,
+            reviewed_on=pr.date.isoformat(),
+            opinion=pr.opinion,
+            form_no=pr.form_no,
+            source=notice.source,
+            now=self.clock.now(),
+        )
         if v.approved_at is not None:
             return
-        if not sha.startswith(pr.version):
+        if self.settings.model.review.paper_records != "approve":
             report.waiting.append(
-                f"{notice.source}: the paper review (form {pr.form_no or '—'}) approved version "
-                f"{pr.version[:12]}, but the file is now {sha[:12]}; it waits for review"
+                f"{notice.source}: paper record (form {pr.form_no or '—'}, "
+                f"{', '.join(pr.reviewers)}) kept as evidence; a rostered reviewer approves with "
+                f"`publisher approve {notice.id}`"
             )
             return
         approved = {a.reviewer for a in self.store.approvals_of(sha)}
         if set(pr.reviewers) <= approved:
             return
         try:
-            self.gate.review(notice, self.notice_dir(notice))
+            self.gate.review(notice)
             result = self.gate.approve(
                 notice,
-                self.notice_dir(notice),
                 reviewers=pr.reviewers,
+                ran_by=f"file:{notice.source}",
                 opinion=pr.opinion,
-                allow={a.rule: a.reason for a in pr.allow},
+                allow={},
                 form_no=pr.form_no,
                 reviewed_on=pr.date.isoformat(),
                 source="paper",
@@ -230,28 +252,37 @@ class Publisher:
     def review(self, notice_id: str) -> ReviewReport:
         notice = self.notice(notice_id)
         self.save(notice)
-        return self.gate.review(notice, self.notice_dir(notice))
+        return self.gate.review(notice)
 
     def approve(
         self,
         notice_id: str,
         *,
-        reviewer: str,
+        reviewer: str | None,
         opinion: str = "同意公开",
         allow: Mapping[str, str] | None = None,
         version: str | None = None,
         form_no: str = "",
+        os_user: str | None = None,
     ) -> ApprovalResult:
+        """Sign off a notice from the command line as ``reviewer`` (a rostered name; None: the
+        one the running OS account is listed for). A paper record kept for this exact version
+        lends its form number and date."""
         notice = self.notice(notice_id)
-        self.save(notice)
+        sha, _ = self.save(notice)
+        reviewed_on = None
+        for rec in self.store.paper_records_of(sha):
+            form_no = form_no or rec["form_no"]
+            reviewed_on = rec["reviewed_on"]
         return self.gate.approve(
             notice,
-            self.notice_dir(notice),
-            reviewers=[reviewer],
+            reviewers=[reviewer or ""],
+            ran_by=os_user or current_os_user(),
             opinion=opinion,
             allow=dict(allow or {}),
             version=version,
             form_no=form_no,
+            reviewed_on=reviewed_on,
         )
 
     def withdraw(self, notice_id: str, reason: str, actor: str = "") -> TickReport:

@@ -108,7 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
         subs[name].add_argument("id", help="the notice id (front matter `id:`)")
     subs["show"].add_argument("--history", action="store_true", help="include the audit log")
     a = subs["approve"]
-    a.add_argument("--reviewer", required=True, help="who signs off (recorded)")
+    a.add_argument(
+        "--reviewer",
+        help="who signs off: a name on review.reviewers (default: the reviewer this OS account "
+        "is listed for); recorded with the account that ran the command",
+    )
     a.add_argument("--opinion", default="同意公开", help="review opinion (default: 同意公开)")
     a.add_argument(
         "--version",

@@ -97,6 +97,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         for n in notices.values():
             if not settings.route(n):
                 out(f"warning: {n.source}: routed to no channel (check routes: in config)")
+        if not app.gate.roster.active:
+            out(
+                "warning: review.reviewers is empty: `publisher approve` accepts any name; "
+                "list the office's reviewers so only they can approve"
+            )
         out(
             f"{len(notices)} notice(s) valid, {problems} error(s) "
             f"({settings.file.name}: {len(settings.channels)} channel(s), "
@@ -118,6 +123,8 @@ def cmd_items(args: argparse.Namespace) -> int:
                 state = "withdrawn"
             elif latest is None:
                 state = "awaiting review"
+                if row.current_sha and app.store.paper_records_of(row.current_sha):
+                    state += " (paper record on file)"
             else:
                 state = f"approved r{latest.revision}"
                 if row.current_sha != latest.sha256:
@@ -187,10 +194,17 @@ def cmd_show(args: argparse.Namespace) -> int:
             )
             cur = " (file)" if v.sha256 == row.current_sha else ""
             out(f"  {v.sha256[:16]}  seen {_local(v.seen_at, app)}  {mark}{cur}")
+            for rec in app.store.paper_records_of(v.sha256):
+                out(
+                    f"      paper record {rec['form_no'] or '(no form no.)'} of "
+                    f"{rec['reviewed_on']} by {', '.join(rec['reviewers'])} "
+                    f"({rec['source']}): {rec['opinion']}"
+                )
             for a in app.store.approvals_of(v.sha256):
                 extra = "".join(f"; allowed {x['rule']}: {x['reason']}" for x in a.allowances)
                 form = f", form {a.form_no}" if a.form_no else ""
                 form += f", reviewed {a.reviewed_on}" if a.reviewed_on else ""
+                form += f", run by {a.ran_by}" if a.ran_by else ""
                 out(
                     f"      signed by {a.reviewer} ({a.source}{form})"
                     f" {_local(a.approved_at, app)}: {a.opinion}{extra}"

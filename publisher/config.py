@@ -106,8 +106,21 @@ class CatalogueConfig(_Model):
     items: list[dict[str, Any]] = []
 
 
+class ReviewerConfig(_Model):
+    name: str = Field(min_length=1)
+    role: str = "reviewer"
+    # the OS accounts allowed to sign as this reviewer from the CLI; empty: any account
+    os_users: list[str] = []
+
+
 class ReviewConfig(_Model):
     signoffs_required: int = Field(1, ge=1, le=5)
+    reviewers: list[ReviewerConfig] = []
+    # a review record in a notice file: "record" keeps it as evidence with the version it names;
+    # "approve" lets it sign for the rostered reviewers it names (never past a blocking finding)
+    paper_records: Literal["record", "approve"] = "record"
+    promotion: Literal["block", "warn", "off"] = "block"
+    known_titles: list[str] = []
     allowed_domains: list[str] = []
     require_school_name: bool = False
     school_name_aliases: list[str] = []
@@ -424,6 +437,26 @@ def parse_settings(text: str, path: Path) -> Settings:
                 )
             elif not getattr(channel_class(specs[s.channel].type), "supports_digest", False):
                 err(f"channel {s.channel!r} does not send digests", ("schedules", i, "channel"))
+
+    rv = model.review
+    seen_names: set[str] = set()
+    for i, who in enumerate(rv.reviewers):
+        if who.name in seen_names:
+            err(f"reviewer {who.name!r} is listed twice", ("review", "reviewers", i, "name"))
+        seen_names.add(who.name)
+    if rv.paper_records == "approve" and not rv.reviewers:
+        err(
+            "paper_records: approve needs a reviewer roster: a record in a file signs only for "
+            "reviewers listed in review.reviewers",
+            ("review", "paper_records"),
+            hint="add review.reviewers (name, role, os_users), or use paper_records: record",
+        )
+    if rv.signoffs_required > len(rv.reviewers) > 0:
+        err(
+            f"signoffs_required is {rv.signoffs_required} but the roster has only "
+            f"{len(rv.reviewers)} reviewer(s): nothing could ever be approved",
+            ("review", "signoffs_required"),
+        )
 
     alert = model.delivery.alert_channel
     if alert is not None:

@@ -24,7 +24,7 @@ from typing import Any
 from channels.base import Channel, MessageChannel, StateChannel, write_tree
 
 from .config import DeliveryConfig
-from .errors import ChannelError, NotApproved, PublisherError
+from .errors import BlobMismatch, ChannelError, NotApproved, PublisherError
 from .messages import MessageSender
 from .model import (
     Clock,
@@ -94,6 +94,7 @@ class Engine:
         self.clock = clock
         self.cfg = delivery
         self.worker = worker or default_worker_id()
+        self._mismatches: set[tuple[str, str]] = set()  # (version, blob) already reported
         self.rng = rng or random.Random()
         self.files_dir = files_dir
         self.messages = MessageSender(self)
@@ -184,7 +185,9 @@ class Engine:
         views: list[PublishedNotice] = []
         for lv in live:
             try:
-                views.append(self.views.published(lv.version, lv.previous_sha))
+                view = self.views.published(lv.version, lv.previous_sha)
+                self.attachments_of(view)  # its files' bytes must still be the approved ones
+                views.append(view)
             except NotApproved as exc:  # defence in depth: never build from such a row
                 log.error("channel %s: %s", ch.name, exc)
         try:
@@ -367,11 +370,35 @@ class Engine:
                 shas.add(lv.version.sha256)
                 try:
                     view = self.views.published(lv.version, lv.previous_sha)
+                    docs.update(self.attachments_of(view))
                 except NotApproved:
                     continue
-                for a in view.notice.attachments:
-                    if a.is_local and a.sha256:
-                        data = self.store.blob(a.sha256)
-                        if data is not None:
-                            docs[f"{a.sha256[:16]}/{a.filename}"] = data
         write_tree(Path(self.files_dir), docs, owner="attachments")
+
+    def attachments_of(self, view: PublishedNotice) -> dict[str, bytes]:
+        """The files of a view's local attachments (path under files/ → bytes), each verified
+        against the hash pinned in the approved version as it leaves the store. A mismatch
+        stops the notice (``NotApproved``), logs an error and writes an audit event."""
+        out: dict[str, bytes] = {}
+        for a in view.notice.attachments:
+            if not (a.is_local and a.sha256):
+                continue
+            try:
+                data = self.store.blob(a.sha256)
+            except BlobMismatch as exc:
+                if (view.sha256, a.sha256) not in self._mismatches:  # once, not every tick
+                    self._mismatches.add((view.sha256, a.sha256))
+                    self.store.audit(
+                        self.clock.now(),
+                        "blob.mismatch",
+                        notice_id=view.notice.id,
+                        sha256=view.sha256,
+                        file=a.href,
+                        expected=exc.sha256,
+                        actual=exc.actual,
+                    )
+                raise NotApproved(f"{view.notice.id}: {a.href}: {exc}") from None
+            if data is None:
+                raise NotApproved(f"{view.notice.id}: {a.href}: approved bytes are missing")
+            out[f"{a.sha256[:16]}/{a.filename}"] = data
+        return out

@@ -12,9 +12,11 @@ message and a non-zero exit code, never a traceback::
     ├── ReviewError              the approval gate refused
     │   ├── BlockedByFindings    a blocking lint finding without an explicit --allow
     │   ├── StaleReview          the file changed between `review` and `approve`
-    │   └── NotApproved          a push/preview of a version nobody approved
+    │   ├── NotApproved          a push/preview of a version nobody approved
+    │   └── NotAuthorised        a name not on the reviewer roster, or not this OS account's
     ├── StoreError               the database is unreachable or in the wrong shape
-    │   └── SchemaError          schema missing, older (needs upgrade) or newer than this code
+    │   ├── SchemaError          schema missing, older (needs upgrade) or newer than this code
+    │   └── BlobMismatch         stored attachment bytes do not hash to their approved sha256
     └── ChannelError             a channel cannot be built or used
         ├── UnknownChannelType   a `type:` no registered channel has (lists the valid names)
         ├── ChannelNotConfigured a channel lacks what it needs (an unset ${ENV} secret …)
@@ -105,8 +107,24 @@ class NotApproved(ReviewError):
     """A version was asked to go out without an approval."""
 
 
+class NotAuthorised(ReviewError):
+    """Whoever asked may not sign as that reviewer."""
+
+
 class StoreError(PublisherError):
     """The store cannot be used."""
+
+
+class BlobMismatch(StoreError):
+    """Attachment bytes that do not hash to the sha256 they are filed under."""
+
+    def __init__(self, sha256: str, actual: str, where: str) -> None:
+        self.sha256 = sha256
+        self.actual = actual
+        super().__init__(
+            f"attachment bytes {where} hash to {actual[:12]}, not the approved {sha256[:12]}; "
+            "they are not published"
+        )
 
 
 class SchemaError(StoreError):

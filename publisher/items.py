@@ -20,9 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import yamlsrc
+from .attachments import OutsideItems, read_inside
 from .catalogue import Catalogue
 from .errors import NoticeError
-from .model import Allowance, Attachment, Link, Notice, PaperReview
+from .model import Attachment, Link, Notice, PaperReview
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HEX = re.compile(r"^[0-9a-f]{8,64}$")
@@ -92,8 +93,12 @@ def parse_notice(
     tz: ZoneInfo,
     base_dir: Path | None = None,
     max_bytes: int = 2_000_000,
+    root: Path | None = None,
 ) -> Notice:
-    """Parse one notice file's bytes; raise ``NoticeError`` naming file, line and field."""
+    """Parse one notice file's bytes; raise ``NoticeError`` naming file, line and field.
+
+    Local attachments are read (once) relative to ``base_dir`` and must lie inside ``root``
+    (the items folder; ``base_dir`` when not given)."""
     if len(raw) > max_bytes:
         raise NoticeError(
             f"file is {len(raw) / 1e6:.1f} MB, over the limit of {max_bytes / 1e6:.1f} MB",
@@ -117,7 +122,15 @@ def parse_notice(
     if not isinstance(data, dict):
         raise NoticeError("front matter must be YAML fields (key: value)", file=file, line=2)
     return _build(
-        data, lines, body, body_line, file=file, catalogue=catalogue, tz=tz, base_dir=base_dir
+        data,
+        lines,
+        body,
+        body_line,
+        file=file,
+        catalogue=catalogue,
+        tz=tz,
+        base_dir=base_dir,
+        root=root or base_dir,
     )
 
 
@@ -131,6 +144,7 @@ def _build(
     catalogue: Catalogue,
     tz: ZoneInfo,
     base_dir: Path | None,
+    root: Path | None,
 ) -> Notice:
     def fail(msg: str, fld: str, hint: str | None = None, line: int | None = None) -> NoticeError:
         path = tuple(int(p) if p.isdigit() else p for p in fld.split("."))
@@ -217,7 +231,7 @@ def _build(
         raise fail("the notice has neither a body nor a summary", "body", line=body_line)
 
     links = tuple(_links(data.get("links"), fail))
-    attachments = tuple(_attachments(data.get("attachments"), fail, base_dir))
+    attachments = tuple(_attachments(data.get("attachments"), fail, base_dir, root))
     channels = _str_list(data.get("channels"), "channels", fail) if "channels" in data else None
     tags = tuple(_str_list(data.get("tags"), "tags", fail) or ())
     review = _paper_review(data.get("review"), fail) if data.get("review") is not None else None
@@ -329,7 +343,9 @@ def _links(value: Any, fail: Any) -> Iterable[Link]:
         yield Link(str(item.get("title") or u).strip(), u)
 
 
-def _attachments(value: Any, fail: Any, base_dir: Path | None) -> Iterable[Attachment]:
+def _attachments(
+    value: Any, fail: Any, base_dir: Path | None, root: Path | None
+) -> Iterable[Attachment]:
     if value is None:
         return
     if not isinstance(value, list):
@@ -350,19 +366,41 @@ def _attachments(value: Any, fail: Any, base_dir: Path | None) -> Iterable[Attac
         if href.startswith(("http://", "https://")):
             yield Attachment(title, href, media_type, None, "")
             continue
-        if base_dir is None:
+        if base_dir is None or root is None:
             raise fail("local attachment files need the notice's folder", fld)
-        path = (base_dir / href).resolve()
-        if not path.is_relative_to(base_dir.resolve().parent) or not path.is_file():
-            raise fail(f"attachment file {href!r} not found next to the notice", fld)
-        data = path.read_bytes()
-        yield Attachment(title, href, media_type, len(data), hashlib.sha256(data).hexdigest())
+        if "\\" in href or "\0" in href or Path(href).is_absolute():
+            raise fail(
+                f"attachment file {href!r} must be a relative path inside the items folder", fld
+            )
+        path = base_dir / href
+        try:
+            # one read: these bytes are hashed, scanned, stored and published
+            data = read_inside(path, root)
+        except OutsideItems:
+            raise fail(
+                f"attachment file {href!r} resolves outside the items folder ({root})",
+                fld,
+                hint="copy the file next to the notice; links and '..' out of items/ are refused",
+            ) from None
+        except IsADirectoryError:
+            raise fail(f"attachment {href!r} is a folder, not a file", fld) from None
+        except OSError:
+            raise fail(f"attachment file {href!r} not found next to the notice", fld) from None
+        digest = hashlib.sha256(data).hexdigest()
+        yield Attachment(title, href, media_type, len(data), digest, data)
 
 
 def _paper_review(value: Any, fail: Any) -> PaperReview:
     if not isinstance(value, dict):
         raise fail(
             "review must be a block with reviewer(s), date, opinion, form_no, version", "review"
+        )
+    if "allow" in value:
+        raise fail(
+            "a file cannot pass a blocking finding: allow: is refused in a notice's review record",
+            "review.allow",
+            hint="a rostered reviewer checks the finding and runs "
+            "`publisher approve ID --allow RULE --reason '…'`",
         )
     unknown = sorted(set(value) - REVIEW_FIELDS)
     if unknown:
@@ -388,18 +426,12 @@ def _paper_review(value: Any, fail: Any) -> PaperReview:
         d = date.fromisoformat(str(raw_date))
     except ValueError:
         raise fail(f"{raw_date!r} is not a date (write 2025-04-08)", "review.date") from None
-    allow = []
-    for i, a in enumerate(value.get("allow") or []):
-        if not isinstance(a, dict) or not a.get("rule") or not a.get("reason"):
-            raise fail("each allow entry needs rule and reason", f"review.allow.{i}")
-        allow.append(Allowance(str(a["rule"]), str(a["reason"])))
     return PaperReview(
         tuple(reviewers),
         d,
         str(value.get("opinion") or "同意公开"),
         str(value.get("form_no") or ""),
         version,
-        tuple(allow),
     )
 
 
@@ -433,19 +465,31 @@ def load_folder(
             continue
         shown = _shown(path, root)
         try:
+            raw = read_inside(path, folder)
+        except OutsideItems:
+            result.errors.append(
+                NoticeError(
+                    "the file is a link to outside the items folder; it is not loaded",
+                    file=shown,
+                    hint="copy the notice into the items folder instead of linking to it",
+                )
+            )
+            continue
+        except OSError as exc:
+            result.errors.append(NoticeError(f"cannot read: {exc.strerror}", file=shown))
+            continue
+        try:
             notice = parse_notice(
-                path.read_bytes(),
+                raw,
                 file=shown,
                 catalogue=catalogue,
                 tz=tz,
                 base_dir=path.parent,
                 max_bytes=max_bytes,
+                root=folder,
             )
         except NoticeError as exc:
             result.errors.append(exc)
-            continue
-        except OSError as exc:
-            result.errors.append(NoticeError(f"cannot read: {exc.strerror}", file=shown))
             continue
         if notice.id in first_file:
             duplicates.add(notice.id)

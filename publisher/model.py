@@ -103,6 +103,9 @@ class Attachment:
     media_type: str = ""
     size: int | None = None
     sha256: str = ""  # local files only: their bytes are part of the approved version
+    # the bytes read (once) when the notice file was loaded: the ones hashed, scanned and
+    # stored; None for URLs and for notices rebuilt from the store
+    data: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_local(self) -> bool:
@@ -114,23 +117,16 @@ class Attachment:
 
 
 @dataclass(frozen=True)
-class Allowance:
-    """A reviewer's explicit decision to publish despite a blocking finding."""
-
-    rule: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class PaperReview:
-    """An approval made on paper and copied into the notice's front matter."""
+    """A review made on paper and copied into the notice's front matter: evidence, which signs
+    only where the site opts in (``review.paper_records: approve``), and never past a finding.
+    """
 
     reviewers: tuple[str, ...]
     date: date
     opinion: str
     form_no: str
     version: str  # the sha256 (or a prefix of at least 8 hex digits) the paper form approved
-    allow: tuple[Allowance, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ store:
 review:
   signoffs_required: {signoffs}
   allowed_domains: [example.edu.cn]
-delivery:
+{review}delivery:
   max_attempts: 4
   backoff_base: 10s
   backoff_max: 5m
@@ -95,11 +95,16 @@ def notice_text(
 class Site:
     """A throwaway site folder with its own config, items and SQLite store."""
 
-    def __init__(self, root: Path, signoffs: int = 1, msgtype: str = "news") -> None:
+    def __init__(
+        self, root: Path, signoffs: int = 1, msgtype: str = "news", review: str = ""
+    ) -> None:
+        """``review``: more lines of the review section (YAML, indented two spaces)."""
         self.root = root
         (root / "items").mkdir(parents=True, exist_ok=True)
         self.config = root / "config.yaml"
-        self.config.write_text(CONFIG.format(signoffs=signoffs, msgtype=msgtype), "utf-8")
+        self.config.write_text(
+            CONFIG.format(signoffs=signoffs, msgtype=msgtype, review=review), "utf-8"
+        )
         self.clock = ManualClock(START)
 
     def write(self, nid: str = "n1", **kw: object) -> Path:
@@ -148,6 +153,16 @@ def make_site(tmp_path: Path, wecom: WeComServer) -> Callable[..., Site]:
         return s
 
     return make
+
+
+# a roster whose reviewers any OS account may sign as, and paper records that sign for them
+ROSTER = """\
+  reviewers:
+    - {name: 王芳, role: 保密审查员}
+    - {name: 周红, role: 办公室主任}
+    - {name: 李明, role: 保密审查员}
+"""
+PAPER_APPROVES = ROSTER + "  paper_records: approve\n"
 
 
 def approve(app: Publisher, nid: str, reviewer: str = "李明", **kw: object) -> object:

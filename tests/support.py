@@ -69,10 +69,8 @@ def approve_everything(app: Any, reviewer: str = "审查人") -> int:
     assert not errors, errors[:3]
     for notice in notices.values():
         app.save(notice)
-        app.gate.review(notice, app.notice_dir(notice))
-        app.gate.approve(
-            notice, app.notice_dir(notice), reviewers=[reviewer], opinion="同意", allow={}
-        )
+        app.gate.review(notice)
+        app.gate.approve(notice, reviewers=[reviewer], ran_by="tests", opinion="同意", allow={})
     return len(notices)
 
 

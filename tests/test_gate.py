@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from publisher.errors import BlockedByFindings, NotApproved, ReviewError, StaleR
 from publisher.items import content_hash, from_canonical
 from publisher.model import DeliveryState
 
-from .conftest import TZ, Site, approve
+from .conftest import PAPER_APPROVES, TZ, Site, approve
 from .vendors import WeComServer
 
 
@@ -96,7 +97,8 @@ def test_edit_after_approval_keeps_old_version_live_and_new_one_waiting(site: Si
         assert "第二版正文" in feed and "第一版" not in feed
 
 
-def test_paper_review_applies_only_to_its_version(site: Site) -> None:
+def test_paper_review_applies_only_to_its_version(make_site: Callable[..., Site]) -> None:
+    site = make_site(review=PAPER_APPROVES)
     path = site.write("n1")
     with site.app() as app:
         sha = app.review("n1").sha256
@@ -171,6 +173,7 @@ ACTIONS = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60,
     deadline=None,

@@ -74,6 +74,7 @@ def approve_all(root: Path) -> None:
         approve_everything(app)
 
 
+@pytest.mark.slow
 def test_four_workers_deliver_each_exactly_once(shared: tuple[Path, WebhookSink]) -> None:
     root, sink = shared
     approve_all(root)
@@ -98,6 +99,7 @@ def test_four_workers_deliver_each_exactly_once(shared: tuple[Path, WebhookSink]
         store.close()
 
 
+@pytest.mark.slow
 def test_sigkill_chaos_loses_nothing(shared: tuple[Path, WebhookSink]) -> None:
     root, sink = shared
     approve_all(root)

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher.lint import LintConfig, id_number_valid, luhn_valid, mask, run_rules
+from publisher.matching import fold
 from publisher.model import Notice, Severity
-from publisher.text import normalise_for_matching
 
 from .conftest import START
 
@@ -99,7 +99,7 @@ def test_school_name_removed_or_altered() -> None:
     found = run_rules(hijacked, CFG, previous=previous)
     assert "school-name" in rules(found, Severity.BLOCK)
     lookalike = run_rules(replace(BASE, body="欢迎报考测试师范大学"), CFG)
-    assert "school-name" in rules(lookalike, Severity.WARN)
+    assert "school-name" in rules(lookalike, Severity.BLOCK)
     cfg = replace(CFG, require_school_name=True)
     assert "school-name" in rules(run_rules(replace(BASE, title="通知"), cfg), Severity.BLOCK)
     assert "school-name" not in rules(run_rules(BASE, cfg))
@@ -131,10 +131,10 @@ def test_mask() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
 def test_normalisation_index_map_points_into_the_original(text: str) -> None:
-    norm, index = normalise_for_matching(text)
+    norm, index = fold(text)
     assert len(norm) == len(index)
     assert all(0 <= i < len(text) for i in index)
-    assert index == sorted(index)
+    assert list(index) == sorted(index)
 
 
 @settings(max_examples=200, deadline=None)

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import feedparser
 import httpx
+import pytest
 
 from .conftest import ROOT
 from .vendors import free_port, wait_for
 
 
+@pytest.mark.slow
 def test_sample_site_publishes_within_one_tick_and_stops_cleanly(tmp_path: Path) -> None:
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
     shutil.copytree(ROOT / "items", tmp_path / "items")
@@ -99,6 +101,7 @@ def test_sigterm_drains_within_the_grace(tmp_path: Path) -> None:
         (tmp_path / "config.yaml").write_text(
             "site: {name: 站, school_name: 测试示范大学}\n"
             "delivery: {shutdown_grace: 2s}\n"
+            "review: {paper_records: approve, reviewers: [{name: 李明}]}\n"
             f'channels:\n  - {{name: g, type: wecom, options: {{webhook_url: "{robot.url}", '
             "timeout: 60}}\nroutes: [{categories: all, channels: [g]}]\n"
             "server: {enabled: false}\n",

@@ -43,6 +43,7 @@ class ApprovalRow:
     source: str
     allowances: list[dict[str, str]]
     approved_at: datetime
+    ran_by: str = ""  # the OS account (CLI) or file (paper record) behind the sign-off
 
 
 @dataclass(frozen=True)

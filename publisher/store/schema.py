@@ -119,7 +119,27 @@ approvals = Table(
     Column("source", String(16), nullable=False),  # cli | paper
     Column("allowances", Text, nullable=False, server_default="[]"),  # JSON [{rule, reason}]
     Column("approved_at", UTCDateTime, nullable=False),
+    # who ran the approval: the OS account for the CLI, "file:<path>" for an accepted paper
+    # record; the reviewer column is the identity that signed
+    Column("ran_by", Text, nullable=False, server_default=""),
     UniqueConstraint("sha256", "reviewer"),
+)
+
+# paper review records found in notice files: evidence attached to the version they name, shown
+# to reviewers; they approve nothing unless review.paper_records is "approve"
+paper_records = Table(
+    "paper_records",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("notice_id", String(100), nullable=False, index=True),
+    Column("sha256", String(64), ForeignKey("versions.sha256"), nullable=False),
+    Column("reviewers", Text, nullable=False),  # JSON list of names as written
+    Column("reviewed_on", String(10), nullable=False),
+    Column("opinion", Text, nullable=False, server_default=""),
+    Column("form_no", Text, nullable=False, server_default=""),
+    Column("source", Text, nullable=False),  # the notice file
+    Column("recorded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("sha256", "form_no", "reviewed_on"),
 )
 
 deliveries = Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import NotFound, ReviewError
+from ..errors import BlobMismatch, NotFound, ReviewError
 from ..model import Action, DeliveryState
 from .base import StoreBase
 from .rows import (
@@ -26,9 +27,18 @@ from .schema import (
     blobs,
     deliveries,
     notices,
+    paper_records,
     reviews,
     versions,
 )
+
+
+def check_blob(sha256: str, data: bytes, where: str) -> bytes:
+    """``data`` if it hashes to ``sha256``; else ``BlobMismatch`` (bytes cross a boundary)."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise BlobMismatch(sha256, actual, where)
+    return data
 
 
 class VersionQueries(StoreBase):
@@ -83,6 +93,7 @@ class VersionQueries(StoreBase):
                 )
             )
             for blob_sha, data in (files or {}).items():
+                check_blob(blob_sha, data, "given to the store")
                 if not conn.execute(
                     select(blobs.c.sha256).where(blobs.c.sha256 == blob_sha)
                 ).first():
@@ -143,9 +154,77 @@ class VersionQueries(StoreBase):
         return _version(row) if row else None
 
     def blob(self, sha256: str) -> bytes | None:
+        """The stored bytes of an attachment, verified against their hash on the way out."""
         with self.tx() as conn:
             row = conn.execute(select(blobs.c.data).where(blobs.c.sha256 == sha256)).first()
-        return bytes(row.data) if row else None
+        return check_blob(sha256, bytes(row.data), "in the store") if row else None
+
+    # ---------------------------------------------------------------- paper records
+
+    def record_paper(
+        self,
+        *,
+        notice_id: str,
+        sha256: str,
+        reviewers: Sequence[str],
+        reviewed_on: str,
+        opinion: str,
+        form_no: str,
+        source: str,
+        now: datetime,
+    ) -> bool:
+        """Keep a paper review record with the version it names (once). True if new."""
+        with self.tx() as conn:
+            exists = conn.execute(
+                select(paper_records.c.id).where(
+                    paper_records.c.sha256 == sha256,
+                    paper_records.c.form_no == form_no,
+                    paper_records.c.reviewed_on == reviewed_on,
+                )
+            ).first()
+            if exists:
+                return False
+            conn.execute(
+                insert(paper_records).values(
+                    notice_id=notice_id,
+                    sha256=sha256,
+                    reviewers=json.dumps(list(reviewers), ensure_ascii=False),
+                    reviewed_on=reviewed_on,
+                    opinion=opinion,
+                    form_no=form_no,
+                    source=source,
+                    recorded_at=now,
+                )
+            )
+            self._audit(
+                conn,
+                now,
+                "paper.recorded",
+                notice_id=notice_id,
+                sha256=sha256,
+                reviewers=list(reviewers),
+                form_no=form_no,
+                reviewed_on=reviewed_on,
+            )
+            return True
+
+    def paper_records_of(self, sha256: str) -> list[dict[str, Any]]:
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(paper_records)
+                .where(paper_records.c.sha256 == sha256)
+                .order_by(paper_records.c.id)
+            ).all()
+        return [
+            {
+                "reviewers": json.loads(r.reviewers),
+                "reviewed_on": r.reviewed_on,
+                "opinion": r.opinion,
+                "form_no": r.form_no,
+                "source": r.source,
+            }
+            for r in rows
+        ]
 
     # ---------------------------------------------------------------- review and approval
 
@@ -201,6 +280,7 @@ class VersionQueries(StoreBase):
                 r.source,
                 json.loads(r.allowances),
                 r.approved_at,
+                r.ran_by,
             )
             for r in rows
         ]
@@ -219,6 +299,7 @@ class VersionQueries(StoreBase):
         channels: Sequence[str],
         now: datetime,
         reviewed_on: str | None = None,
+        ran_by: str = "",
     ) -> ApprovalResult:
         """Record sign-offs; when they reach ``required``, approve the version and write one
         delivery per channel, all in this one transaction (the outbox pattern)."""
@@ -251,6 +332,7 @@ class VersionQueries(StoreBase):
                             source=source,
                             allowances=json.dumps(allowances, ensure_ascii=False),
                             approved_at=now,
+                            ran_by=ran_by,
                         )
                     )
                 except IntegrityError:
@@ -262,6 +344,7 @@ class VersionQueries(StoreBase):
                     notice_id=notice_id,
                     sha256=sha256,
                     actor=reviewer,
+                    ran_by=ran_by,
                     source=source,
                     opinion=opinion,
                     form_no=form_no,
