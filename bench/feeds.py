@@ -15,6 +15,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -252,9 +253,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wrk_rps(url: str, etag: str, seconds: int = 5) -> float:
+def wrk_rps(url: str, etag: str | None, seconds: int = 5) -> float:
+    """Requests per second, 100 connections; conditional when ``etag`` is given."""
+    header = ["-H", f"If-None-Match: {etag}"] if etag else []
     out = subprocess.run(
-        ["wrk", "-t2", "-c100", f"-d{seconds}s", "-H", f"If-None-Match: {etag}", url],
+        ["wrk", "-t2", "-c100", f"-d{seconds}s", *header, url],
         capture_output=True,
         text=True,
         check=True,
@@ -289,31 +292,80 @@ http {{ access_log off; etag on;
   server {{ listen 127.0.0.1:{port}; root {root}; }} }}
 """)
         nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", tmp])
+        # `publisher serve --workers 2`: one process per core, like nginx's two workers
+        (Path(tmp) / "config.yaml").write_text("site: {name: b, school_name: 基准示范大学}\n")
+        wport = free_port()
+        workers = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "publisher",
+                "--config",
+                f"{tmp}/config.yaml",
+                "serve",
+                "--port",
+                str(wport),
+                "--workers",
+                "2",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
-            for _ in range(50):
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/feeds/all.rss.xml")
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            figures = {}
-            for name, base in (("ours", srv.url), ("nginx", f"http://127.0.0.1:{port}")):
+            bases = {
+                "ours": srv.url,
+                "workers": f"http://127.0.0.1:{wport}",
+                "nginx": f"http://127.0.0.1:{port}",
+            }
+            for base in bases.values():
+                for _ in range(100):
+                    try:
+                        httpx.get(f"{base}/feeds/all.rss.xml")
+                        break
+                    except httpx.HTTPError:
+                        time.sleep(0.1)
+            figures, full = {}, {}
+            for name, base in bases.items():
                 url = f"{base}/feeds/all.rss.xml"
                 first = httpx.get(url)
                 assert first.status_code == 200, (name, first.status_code)
                 etag = first.headers["etag"]
                 assert httpx.get(url, headers={"If-None-Match": etag}).status_code == 304
                 figures[name] = wrk_rps(url, etag)
+                full[name] = wrk_rps(url, None)
         finally:
             nginx.terminate()
             nginx.wait(10)
+            workers.terminate()
+            workers.wait(10)
             srv.stop()
     return [
         (
-            "304 responses/s, 100 concurrent conditional GETs, built-in server",
-            figures["ours"],
-            "nginx serving the same files",
+            "304 responses/s, 100 concurrent conditional GETs, publisher serve --workers 2",
+            figures["workers"],
+            "nginx (2 workers) serving the same files",
             figures["nginx"],
             "req/s",
-        )
+        ),
+        (
+            "full-feed GETs/s, 100 concurrent, publisher serve --workers 2",
+            full["workers"],
+            "nginx (2 workers) serving the same files",
+            full["nginx"],
+            "req/s",
+        ),
+        (
+            "full-feed GETs/s, 100 concurrent, the server inside publisher run (1 process)",
+            full["ours"],
+            "nginx (2 workers)",
+            full["nginx"],
+            "req/s",
+        ),
+        (
+            "304 responses/s, 100 concurrent conditional GETs, inside publisher run (1 process)",
+            figures["ours"],
+            "nginx (2 workers)",
+            figures["nginx"],
+            "req/s",
+        ),
     ]

@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subs["serve"].add_argument("--port", type=int, help="HTTP port (default: server.port)")
     subs["serve"].add_argument("--host", help="HTTP address (default: server.host)")
+    subs["serve"].add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
+    )
     sig = subs["signage"].add_subparsers(dest="action", metavar="ACTION", required=True)
     al = sig.add_parser("alert", help="put an emergency slide in front on the screens")
     al.add_argument("text", nargs="+", help="what the screens show (passes the review lint)")

@@ -416,6 +416,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = Server(
         settings.output_dir, args.host or srv.host, srv.port if args.port is None else args.port
     )
+    if args.workers > 1:
+        logging.getLogger("publisher").info(
+            "serving %s at %s/ with %d worker processes",
+            settings.output_dir,
+            server.url,
+            args.workers,
+        )
+        server.run_workers(args.workers)
+        return 0
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
