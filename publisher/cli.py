@@ -51,14 +51,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """The text log line, redacted as a whole: a traceback is formatted after the filters ran,
+    and an exception's text can carry a secret (a URL with its key)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def setup_logging(verbose: int, fmt: str = "text") -> None:
     handler = _StderrHandler()
     handler.setFormatter(
         JsonFormatter()
         if fmt == "json"
-        else logging.Formatter(
-            "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
-        )
+        else TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
     )
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
@@ -192,6 +198,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`publisher items | head`): not an error, and no traceback;
+        # stdout is pointed at /dev/null so the interpreter's final flush stays quiet
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception:
         if args.verbose > 1:
             raise

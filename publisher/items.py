@@ -25,6 +25,7 @@ from .catalogue import Catalogue
 from .errors import NoticeError
 from .model import Attachment, Link, Notice, PaperReview
 
+MIN_YEAR, MAX_YEAR = 1970, 2200  # dates outside are typos or attacks on readers' date parsers
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HEX = re.compile(r"^[0-9a-f]{8,64}$")
 KNOWN_FIELDS = {
@@ -118,7 +119,7 @@ def parse_notice(
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     fm_text, body, body_line = split_front_matter(text, file)
     _check_front_matter_chars(fm_text, file)
-    data, lines = yamlsrc.load(fm_text, file=file, error=NoticeError, line_offset=1)
+    data, lines = yamlsrc.load(fm_text, file=file, error=NoticeError, line_offset=1, aliases=False)
     if not isinstance(data, dict):
         raise NoticeError("front matter must be YAML fields (key: value)", file=file, line=2)
     return _build(
@@ -150,6 +151,9 @@ def _build(
         path = tuple(int(p) if p.isdigit() else p for p in fld.split("."))
         return NoticeError(msg, file=file, line=line or lines.line(path), field=fld, hint=hint)
 
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:
+        raise NoticeError(f"field name {odd[0]!r} is not a word", file=file, line=2)
     unknown = sorted(set(data) - KNOWN_FIELDS)
     if unknown:
         raise fail(
@@ -306,6 +310,13 @@ def _datetime(
         raise fail(
             f"{text!r} is not a date and time", fld, hint="write it like 2025-04-10 09:00+08:00"
         ) from None
+    if not MIN_YEAR <= dt.year <= MAX_YEAR:
+        raise fail(
+            f"{text!r} is outside the years {MIN_YEAR}–{MAX_YEAR}",
+            fld,
+            hint="a typo? (zones had odd local-mean-time offsets before 1901, and readers "
+            "disagree on dates that far out)",
+        )
     if dt.tzinfo is None:
         offset = dt.replace(tzinfo=tz).strftime("%z")  # the zone's offset on that date
         suggestion = f"{dt:%Y-%m-%d %H:%M}{offset[:3]}:{offset[3:]}"
@@ -490,6 +501,15 @@ def load_folder(
             )
         except NoticeError as exc:
             result.errors.append(exc)
+            continue
+        except Exception as exc:
+            result.errors.append(
+                NoticeError(
+                    f"cannot be read ({type(exc).__name__}: {exc})"[:300],
+                    file=shown,
+                    hint="this file alone is skipped; please report the error",
+                )
+            )
             continue
         if notice.id in first_file:
             duplicates.add(notice.id)

@@ -2,7 +2,9 @@
 
 Dates are kept as strings (PyYAML's implicit timestamps silently drop or invent zones);
 the caller parses them and can say exactly what is wrong. Duplicate keys are an error,
-not a silent overwrite.
+not a silent overwrite. Hostile files are bounded: nesting deeper than ``MAX_DEPTH`` is an
+error, and so are aliases where the caller refuses them (notices: a recursive alias such as
+``summary: &a [*a, *a]`` would otherwise expand without end).
 """
 
 from __future__ import annotations
@@ -17,8 +19,29 @@ from .errors import Located
 Path_ = tuple[str | int, ...]
 
 
+MAX_DEPTH = 64
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    aliases = True
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        mark: Any = event.start_mark
+        if isinstance(event, yaml.AliasEvent) and not self.aliases:
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not accepted here", mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -56,18 +79,20 @@ def load(
     file: str,
     error: Callable[..., Located],
     line_offset: int = 0,
+    aliases: bool = True,
 ) -> tuple[Any, LineMap]:
     """Parse ``text``; raise ``error(message, file=, line=, field=)`` on any problem."""
     lines = LineMap(line_offset)
     try:
         loader = _Loader(text)
+        loader.aliases = aliases
     except yaml.YAMLError as exc:
         raise error(f"malformed YAML: {exc}", file=file) from None
     try:
         node = loader.get_single_node()
         if node is None:
             return None, lines
-        _walk(node, (), lines, file, error)
+        _walk(node, (), lines, file, error, active=set())
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -88,7 +113,15 @@ def _walk(
     file: str,
     error: Callable[..., Located],
     own_line: bool = True,
+    active: set[int] | None = None,
 ) -> None:
+    active = set() if active is None else active
+    if id(node) in active:  # an alias that contains itself
+        raise error(
+            "an alias refers to itself (a recursive &anchor)",
+            file=file,
+            line=node.start_mark.line + 1 + lines.offset,
+        )
     # a key's own line is more useful than its value's (a block value starts a line later),
     # so values under a key do not overwrite the line recorded for the key
     if own_line:
@@ -106,10 +139,14 @@ def _walk(
                 )
             seen[key] = key_node.start_mark.line + 1 + lines.offset
             lines.set((*path, key), key_node.start_mark.line)
-            _walk(value_node, (*path, key), lines, file, error, own_line=False)
+            active.add(id(node))
+            _walk(value_node, (*path, key), lines, file, error, False, active)
+            active.discard(id(node))
     elif isinstance(node, yaml.SequenceNode):
+        active.add(id(node))
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), lines, file, error)
+            _walk(item, (*path, i), lines, file, error, True, active)
+        active.discard(id(node))
 
 
 def pydantic_loc(loc: tuple[Any, ...]) -> Path_:

@@ -101,3 +101,20 @@ def test_init_creates_a_working_site(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert (target / "config.yaml").exists() and (target / "items" / "example.md").exists()
     assert main(["--config", str(target / "config.yaml"), "check"]) == 0
     assert main(["--config", str(target / "config.yaml"), "review", "example"]) == 0
+
+
+def test_text_logs_redact_secrets_inside_tracebacks(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from publisher.cli import setup_logging
+    from publisher.model import Secret
+
+    secret = Secret("k3y-" + "9" * 20, "TEST_LOG_KEY").reveal()
+    setup_logging(0, "text")
+    try:
+        raise ValueError(f"POST https://qyapi.weixin.qq.com/send?key={secret} failed")
+    except ValueError:
+        logging.getLogger("publisher.test").exception("send failed")
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "send failed" in err
+    assert secret not in err

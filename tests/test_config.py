@@ -168,3 +168,13 @@ routes:
     assert s.route(replace(n, channels=("-b", "+c"))) == ["a", "c"]
     assert s.route(replace(n, channels=("c",))) == ["c"]
     assert s.route(replace(n, category="qt", item=50)) == []
+
+
+def test_a_recursive_alias_in_the_config_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    text = "site: {name: 站, school_name: 测试示范大学}\nroutes: &r [*r]\n"
+    with pytest.raises(ConfigError, match="refers to itself") as info:
+        parse_settings(text, tmp_path / "config.yaml")
+    assert info.value.line == 2
+    # ordinary anchors stay usable in the config (the office's own file)
+    ok = "site: &s {name: 站, school_name: 测试示范大学}\nstore: {url: 'sqlite:///x.db'}\n"
+    assert parse_settings(ok, tmp_path / "config.yaml").model.site.name == "站"

@@ -225,3 +225,38 @@ def test_parser_never_crashes_on_arbitrary_front_matter(text: str) -> None:
         parse_notice(raw, file="f.md", catalogue=CAT, tz=TZ)
     except NoticeError as e:
         assert e.file == "f.md"
+
+
+@pytest.mark.parametrize(
+    ("front", "expect"),
+    [
+        ("summary: &a [*a, *a]", "aliases"),
+        ("summary: " + "[" * 5000 + "]" * 5000, "nested more than"),
+        ("tags: &t [a]\nchannels: *t", "aliases"),
+    ],
+)
+def test_hostile_yaml_is_that_files_error(front: str, expect: str) -> None:
+    text = notice_text().replace("summary: 摘要。", front)
+    assert expect in error(text).message
+
+
+@pytest.mark.parametrize(
+    "when", ["0001-01-01 00:00+08:00", "1900-12-31 09:00+08:00", "9999-01-01 00:00+08:00"]
+)
+def test_dates_outside_1970_2200_are_refused(when: str) -> None:
+    err = error(notice_text(publish_at=when))
+    assert err.field == "publish_at" and "1970–2200" in err.message
+
+
+def test_crasher_files_beside_good_notices(tmp_path: Path) -> None:
+    (tmp_path / "good.md").write_text(notice_text("good"), "utf-8")
+    crashers = {
+        "alias.md": notice_text("a").replace("summary: 摘要。", "summary: &a [*a, *a]"),
+        "deep.md": notice_text("d").replace("summary: 摘要。", "summary: " + "[" * 5000),
+        "old.md": notice_text("o", publish_at="0001-01-01 00:00+08:00"),
+    }
+    for name, text in crashers.items():
+        (tmp_path / name).write_text(text, "utf-8")
+    res = load_folder(tmp_path, catalogue=CAT, tz=TZ)
+    assert list(res.notices) == ["good"]
+    assert sorted(Path(e.file or "").name for e in res.errors) == sorted(crashers)

@@ -67,10 +67,14 @@ def test_slideshow_plays_all_slides_inside_the_safe_area(site: Site, browser: An
             page.evaluate("window.signage.next()")
             assert page.evaluate("document.body.dataset.slide") not in ("", before)
             page.context.set_offline(False)
-            # an emergency alert: in front of everything at once (within one tick)
-            app.signage_alert("因台风影响，今日停课。", until=site.clock.now() + timedelta(hours=1))
+            # an emergency alert: in front of everything at once (within one tick); markup in
+            # its text ("<!--<script>" once blanked the whole slideshow) is just text
+            text = "因台风影响，今日停课。<!--<script>x</script> & <b>"
+            app.signage_alert(text, until=site.clock.now() + timedelta(hours=1))
             page.goto(srv.url + "/signage/landscape/current/")
             assert page.evaluate("document.body.dataset.slide").startswith("alert-")
+            island = page.evaluate("document.getElementById('data').textContent")
+            assert "<" not in island and text in json.dumps(json.loads(island), ensure_ascii=False)
             page.evaluate("window.signage.next()")
             assert page.evaluate("document.body.dataset.slide").startswith("alert-")
             page.close()

@@ -195,8 +195,11 @@ class SignageChannel(StateChannel):
             ensure_ascii=False,
             sort_keys=True,
         )
+        # inside <script> only "<" can end the island or open a comment ("<!--<script>" once
+        # blanked the whole slideshow): escape <, > and & as JSON \u escapes
+        island = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
         return self.render_template(
-            "signage/slideshow.html", profile=profile, data_json=payload.replace("</", "<\\/")
+            "signage/slideshow.html", profile=profile, data_json=island
         ).encode("utf-8")
 
     def anthias(self, profile: Profile, manifest: dict[str, Any]) -> bytes:
