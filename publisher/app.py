@@ -404,6 +404,7 @@ class Publisher:
         """Put an emergency slide in front of everything on the chosen screens, now.
 
         The text passes the same confidentiality lint as a notice."""
+        from .items import is_bad_char
         from .lint import run_rules
         from .model import Notice
 
@@ -411,6 +412,12 @@ class Publisher:
         now = self.clock.now()
         if not text:
             raise PublisherError("an alert needs its text")
+        bad = next((c for c in text if is_bad_char(c)), None)
+        if bad is not None:  # terminal escapes, bytes that were not UTF-8 (lone surrogates)
+            raise PublisherError(
+                f"the alert text contains the control character U+{ord(bad):04X} at "
+                f"position {text.index(bad) + 1}; type the text again without it"
+            )
         if until <= now:
             raise PublisherError("--until must be in the future")
         screens = self._screens()

@@ -438,6 +438,23 @@ def parse_settings(text: str, path: Path) -> Settings:
             elif not getattr(channel_class(specs[s.channel].type), "supports_digest", False):
                 err(f"channel {s.channel!r} does not send digests", ("schedules", i, "channel"))
 
+    base = path.parent.resolve()
+    out = (base / model.output.folder).resolve()
+    items = (base / model.items.folder).resolve()
+    if out == Path(out.anchor) or out == Path.home().resolve():
+        err(
+            f"output.folder is {out}: the publisher replaces what it writes there",
+            ("output", "folder"),
+            hint="use a folder of its own, such as public",
+        )
+    elif out == items or items.is_relative_to(out) or out.is_relative_to(items):
+        err(
+            f"output.folder ({out}) and items.folder ({items}) overlap: published files would be "
+            "read as notices, or notices removed as stale output",
+            ("output", "folder"),
+            hint="keep them side by side, such as items/ and public/",
+        )
+
     rv = model.review
     seen_names: set[str] = set()
     for i, who in enumerate(rv.reviewers):

@@ -124,7 +124,10 @@ class Engine:
                 for n, fut in futures.items():
                     report.channels[n] = fut.result()
         if any(self.channels[n].kind == "state" for n in names):
-            self._write_files()
+            try:
+                self._write_files()
+            except OSError as exc:  # the channels' own reports already say the folder fails
+                log.error("attachments: cannot write %s: %s", self.files_dir, exc)
         return report
 
     def run_channel(
@@ -193,8 +196,12 @@ class Engine:
         try:
             changed = ch.build(views)
         except (ChannelError, OSError) as exc:
+            # say why (a full disk, a read-only folder), not only "retry N", and let /health
+            # see a channel that cannot publish
+            why = f"build failed: {redact(str(exc))}"
+            report.skipped = f"error: {why}"
             for d in claimed:
-                self.apply(ch, d, Outcome.retry(f"build failed: {exc}"), report)
+                self.apply(ch, d, Outcome.retry(why), report)
             return
         report.built = True
         report.changed_files = len(changed)

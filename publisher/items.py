@@ -502,7 +502,7 @@ def load_folder(
         except NoticeError as exc:
             result.errors.append(exc)
             continue
-        except Exception as exc:
+        except Exception as exc:  # one bad file never stops the others
             result.errors.append(
                 NoticeError(
                     f"cannot be read ({type(exc).__name__}: {exc})"[:300],

@@ -49,6 +49,11 @@ class Runner:
         self._listener: threading.Thread | None = None
         self.abandoned = False  # stop() gave up waiting for a pass (a send that hangs)
         self._said: dict[str, set[str]] = {}
+        # passes in a row that failed (an exception, or a channel that crashed), and why:
+        # /health answers 503 from FAILING_PASSES on, so a monitor sees a bot that runs but
+        # does not publish
+        self.failed_passes = 0
+        self.failure = ""
         self.scheduler = BackgroundScheduler(timezone=self.settings.tz)
         srv = self.settings.model.server
         self.server: Server | None = None
@@ -107,7 +112,21 @@ class Runner:
                     tick = self.app.tick(force_build=job == "rebuild")
             except PublisherError as exc:
                 log.error("%s: %s", label, redact(str(exc)))
+                self._failed(f"{label}: {redact(str(exc))}")
                 return None
+            except Exception as exc:  # a pass never kills the scheduler
+                log.exception("%s: unexpected error", label)
+                self._failed(f"{label}: {type(exc).__name__}: {redact(str(exc))}")
+                return None
+            crashed = [
+                f"{name}: {r.skipped}"
+                for name, r in tick.channels.items()
+                if r.skipped.startswith("error")
+            ]
+            if crashed:
+                self._failed("; ".join(crashed))
+            else:
+                self.failed_passes, self.failure = 0, ""
             self.last_tick = self.app.clock.now()
             self.last_report = tick
             for name, r in tick.channels.items():
@@ -150,6 +169,12 @@ class Runner:
 
     # ---------------------------------------------------------------- health
 
+    FAILING_PASSES = 3
+
+    def _failed(self, reason: str) -> None:
+        self.failed_passes += 1
+        self.failure = reason[:500]
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         body: dict[str, Any] = {"instance": self.instance}
         ok = True
@@ -160,6 +185,9 @@ class Runner:
             return False, {"store": redact(str(exc))}
         body["scheduler"] = "running" if self.scheduler.running else "stopped"
         ok = ok and self.scheduler.running
+        if self.failed_passes >= self.FAILING_PASSES:
+            ok = False
+            body["failing"] = {"passes": self.failed_passes, "reason": self.failure}
         body["last_tick"] = self.last_tick.isoformat() if self.last_tick else None
         body["paused"] = {s.name: s.paused for s in statuses if s.paused}
         body["not_configured"] = {s.name: s.not_configured for s in statuses if s.not_configured}

@@ -178,3 +178,46 @@ def test_a_recursive_alias_in_the_config_is_an_error_not_a_hang(tmp_path: Path) 
     # ordinary anchors stay usable in the config (the office's own file)
     ok = "site: &s {name: 站, school_name: 测试示范大学}\nstore: {url: 'sqlite:///x.db'}\n"
     assert parse_settings(ok, tmp_path / "config.yaml").model.site.name == "站"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx", "written into the"),
+        ("https://open.feishu.cn/open-apis/bot/v2/hook/0123abcd", "written into the"),
+        ("file:///etc/passwd", "must be an https:// URL"),
+        ("qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${K}", "not a URL"),
+        ("http://robots.example.edu.cn/send?key=${K}", "travel in clear"),
+    ],
+)
+def test_risky_robot_urls_are_config_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    monkeypatch.setenv("K", "k-0123456789")
+    text = (
+        SITE + f"channels:\n  - name: g\n    type: wecom\n    options:\n      webhook_url: {url}\n"
+    )
+    with pytest.raises(ErrorSet) as info:
+        parse(text, tmp_path)
+    [problem] = info.value.errors
+    assert message in problem.message and problem.line == 8, problem.describe()
+    assert "693a91f6" not in problem.describe() and "k-0123456789" not in problem.describe()
+
+
+def test_http_to_this_machine_or_with_allow_insecure_is_fine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("K", "k-0123456789")
+    for url, extra in (
+        ("http://127.0.0.1:9000/send?key=${K}", ""),
+        ("http://robots.example.edu.cn/send?key=${K}", "\n      allow_insecure: true"),
+    ):
+        options = f"      webhook_url: {url}{extra}\n"
+        text = SITE + "channels:\n  - name: g\n    type: wecom\n    options:\n" + options
+        assert "g" in parse(text, tmp_path).channels
+
+
+@pytest.mark.parametrize("folder", ["/", "items", "items/out", "."])
+def test_an_output_folder_that_would_clobber_is_refused(tmp_path: Path, folder: str) -> None:
+    with pytest.raises(ErrorSet, match=r"output\.folder"):
+        parse(SITE + f"output: {{folder: {folder}}}\n", tmp_path)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from datetime import timedelta
 from typing import Any
 
@@ -106,3 +107,23 @@ def test_metrics_in_prometheus_text(site: Site, wecom: Any) -> None:
     assert 'publisher_publish_lag_seconds{channel="group",quantile="0.99"}' in text
     assert "publisher_pass_seconds" in text and "# TYPE publisher_deliveries gauge" in text
     assert health["store"] == "ok" and "last_tick" in health
+
+
+def test_passes_that_keep_failing_make_health_say_so(site: Site) -> None:
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+        runner = Runner(app, serve=False)
+        runner.run_pass()
+        assert runner.health()[0] is False  # the scheduler is not started here
+        shutil.rmtree(site.root / "public")
+        (site.root / "public").write_text("a file where the output folder should be", "utf-8")
+        for _ in range(Runner.FAILING_PASSES):  # the 06:00 rebuild, say, on a broken folder
+            report = runner.run_pass(job="rebuild")
+            assert report is not None and report.channels["feed"].skipped.startswith("error")
+        _, body = runner.health()
+        assert body["failing"]["passes"] == Runner.FAILING_PASSES
+        assert "build failed" in body["failing"]["reason"]
+        (site.root / "public").unlink()
+        runner.run_pass(job="rebuild")
+        assert "failing" not in runner.health()[1]

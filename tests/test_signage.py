@@ -350,3 +350,14 @@ def test_paginated_slides_keep_the_text_and_the_safe_area(
             top, bottom = layout.ink(ln.size, ln.bold)
             assert ln.x + layout.measure(ln.size, ln.bold)(ln.text.rstrip()) <= layout.right + 1
             assert ln.y + top >= layout.top and ln.y + bottom <= layout.bottom + 1
+
+
+def test_alert_text_with_control_characters_is_refused(site: Site) -> None:
+    from publisher.errors import PublisherError
+
+    site.write("n1")
+    with site.app() as app:
+        for text in ("停课\x1b[2J\x1b[31m", "停课\udcff", "停课\x00"):
+            with pytest.raises(PublisherError, match="control character"):
+                app.signage_alert(text, until=site.clock.now() + timedelta(hours=1))
+        assert app.store.alerts(site.clock.now()) == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,10 +20,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import Field
+from ada_url import URL
+from pydantic import Field, ValidationInfo, field_validator
 
 from publisher.errors import RenderError
-from publisher.model import Action, Outcome, PublishedNotice, RedactingFilter, redact
+from publisher.model import Action, Outcome, PublishedNotice, RedactingFilter, Secret, redact
 
 from ..base import ChannelOptions, MessageChannel, Payload, SecretValue
 from .limits import cut_bytes, nbytes, split
@@ -31,7 +33,24 @@ from .limits import cut_bytes, nbytes, split
 logging.getLogger("httpx").addFilter(RedactingFilter())
 
 
+_LOOPBACK = ("localhost", "127.0.0.1", "[::1]", "::1")
+# query parameters and path markers that carry a robot's credential
+_CREDENTIAL_PARAMS = re.compile(r"[?&](?:key|access_token|token|secret|sign)=(?!\$\{)", re.I)
+_CREDENTIAL_PATH = re.compile(r"/hook/(?!\$\{)[^/?#]+", re.I)
+
+
+def _on_this_machine(url: str) -> bool:
+    try:
+        return URL(re.sub(r"\$\{[^}]*\}", "x", url.strip())).hostname in _LOOPBACK
+    except ValueError:
+        return False
+
+
 class WebhookOptions(ChannelOptions):
+    # plain http:// to a robot that is not on this machine sends its key in clear: refused
+    # unless this is set (a test endpoint on the campus network). Declared before webhook_url
+    # so that its validator can read it.
+    allow_insecure: bool = False
     webhook_url: SecretValue
     msgtype: str = ""  # each vendor has its default and its list
     timeout: float = Field(10.0, gt=0, le=60)
@@ -46,6 +65,41 @@ class WebhookOptions(ChannelOptions):
     digest: bool = True  # fold a backlog larger than the rate into digest messages
     digest_max: int = Field(8, ge=2, le=50)
     hold_for_digest: bool = False  # send only through scheduled `digest` jobs
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _no_literal_key(cls, value: object) -> object:
+        if (
+            isinstance(value, str)
+            and (_CREDENTIAL_PARAMS.search(value) or _CREDENTIAL_PATH.search(value))
+            and not _on_this_machine(value)  # a local test endpoint's key is no secret
+        ):
+            raise ValueError(
+                "the robot's key is written into the config file; put it in the environment "
+                "and write ${NAME} in its place (e.g. …send?key=${WECOM_KEY})"
+            )
+        return value
+
+    @field_validator("webhook_url", mode="after")
+    @classmethod
+    def _reachable_safely(cls, value: Secret, info: ValidationInfo) -> Secret:
+        try:
+            url = value.reveal()
+        except LookupError:
+            return value  # unset ${ENV}: the channel reports itself as not configured
+        try:
+            parsed = URL(url.strip())
+        except ValueError:
+            raise ValueError("webhook_url is not a URL (write https://…)") from None
+        if parsed.protocol not in ("https:", "http:"):
+            raise ValueError(f"webhook_url must be an https:// URL, not {parsed.protocol}")
+        insecure = parsed.protocol == "http:" and parsed.hostname not in _LOOPBACK
+        if insecure and not info.data.get("allow_insecure", False):
+            raise ValueError(
+                "webhook_url uses http:// to another machine: the robot's key would travel "
+                "in clear; use https://, or set allow_insecure: true for a test endpoint"
+            )
+        return value
 
 
 @dataclass
