@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import feedparser
 import listparser
@@ -96,8 +96,8 @@ attachments:
     size = len("姓名,学院\n王晓,文学院\n".encode())
     assert enc is not None and enc.get("type") == "text/csv" and enc.get("length") == str(size)
     href = enc.get("url")
-    assert href.startswith("http://127.0.0.1:8080/files/") and href.endswith("/名单.csv")
-    local = site.out(href.split("8080/", 1)[1])
+    assert href.startswith("http://127.0.0.1:8080/files/") and unquote(href).endswith("/名单.csv")
+    local = site.out(unquote(href.split("8080/", 1)[1]))
     assert local.read_text("utf-8") == "姓名,学院\n王晓,文学院\n"  # the approved bytes are served
     atom = etree.fromstring(site.out("feeds/all.atom.xml").read_bytes())
     links = atom.findall("atom:entry/atom:link", NS)
@@ -295,3 +295,41 @@ def test_config_rejects_bad_feed_options(tmp_path: Path) -> None:
         parse_settings(text, tmp_path / "config.yaml")
     fields = {e.field for e in info.value.errors}
     assert fields == {"channels.0.options.departments", "channels.0.options.formats"}
+
+
+def test_summaries_stay_text_and_attachment_urls_are_encoded(site: Site) -> None:
+    import httpx
+
+    from publisher.server import Server
+
+    (site.root / "items" / "名单 2026#1.csv").write_text("姓名\n王晓\n", "utf-8")
+    site.write(
+        "n1",
+        extra='attachments:\n  - {title: 名单, file: "名单 2026#1.csv"}',
+    )
+    text = (site.root / "items" / "n1.md").read_text("utf-8")
+    hostile = '税费 &amp; 说明"><svg onload=alert(1)>'
+    (site.root / "items" / "n1.md").write_text(
+        text.replace("summary: 摘要。", f"summary: '{hostile}'"), "utf-8"
+    )
+    with site.app() as app:
+        approve(app, "n1")
+        app.tick()
+    rss = site.out("feeds/all.rss.xml").read_bytes()
+    item = etree.fromstring(rss).find("channel/item")
+    assert item is not None
+    description = item.findtext("description")
+    # what a reader renders as HTML is the text, escaped: no <svg> element, "&amp;" stays
+    assert description == '税费 &amp;amp; 说明"&gt;&lt;svg onload=alert(1)&gt;'
+    parsed = feedparser.parse(rss).entries[0]
+    assert "<svg" not in parsed.summary
+    url = item.find("enclosure").get("url")  # type: ignore[union-attr]
+    assert url.endswith("/%E5%90%8D%E5%8D%95%202026%231.csv"), url
+    srv = Server(site.root / "public", "127.0.0.1", 0)
+    srv.start()
+    try:
+        path = url.split("127.0.0.1:8080", 1)[1]
+        r = httpx.get(srv.url + path)
+        assert r.status_code == 200 and r.text == "姓名\n王晓\n"
+    finally:
+        srv.stop()

@@ -17,6 +17,8 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from html import escape as html_escape
+from urllib.parse import quote
 
 from feedgen.entry import FeedEntry
 from lxml import etree
@@ -47,7 +49,8 @@ def excerpt(body: str, length: int = 120) -> str:
 def attachment_href(site: SiteInfo, a: Attachment) -> str:
     if not a.is_local:
         return a.href
-    return f"{site.base_url}/files/{a.sha256[:16]}/{a.filename}"
+    # percent-encoded: "名单 2026#1.csv" is a path, not a path and a fragment
+    return f"{site.base_url}/files/{a.sha256[:16]}/{quote(a.filename)}"
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,11 @@ class EntryCache:
                 own = etree.Element(f"{{{NS_CONTENT}}}encoded", nsmap={"content": NS_CONTENT})
                 own.text = encoded.text
                 item.replace(encoded, own)
+            # RSS readers render <description> as HTML: the plain summary is escaped for it, so
+            # '"><svg onload=…>' stays text and a literal "&amp;" still reads "&amp;"
+            description = item.find("description")
+            if description is not None:
+                description.text = html_escape(summary, quote=False)
             creator = etree.SubElement(item, f"{{{NS_DC}}}creator", nsmap={"dc": NS_DC})
             creator.text = department
             rss = etree.tostring(item, encoding="utf-8", pretty_print=True)
