@@ -124,7 +124,9 @@ def fold_char(ch: str) -> str:
     return f
 
 
-@lru_cache(maxsize=4096)
+# (bounded small: a 30,000-character text's index map is about a megabyte; the rules ask for
+# the same few fields of one notice over and over, not for every notice ever reviewed)
+@lru_cache(maxsize=64)
 def fold(text: str) -> tuple[str, tuple[int, ...]]:
     """→ (folded text, index in ``text`` of each folded character). See the module docs."""
     out: list[str] = []
@@ -145,7 +147,7 @@ def fold(text: str) -> tuple[str, tuple[int, ...]]:
 _TABLE: dict[int, str] = {}
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=512)
 def fold_plain(text: str) -> str:
     """``fold(text)[0]``, without the index map (fast)."""
     for ch in set(text):  # the distinct characters: a few thousand at most
