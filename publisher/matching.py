@@ -68,17 +68,14 @@ def _confusable_prototypes() -> dict[str, str]:
     return out
 
 
-# char → its folded form ('' when dropped); filled lazily, shared by every call
-_FOLD: dict[str, str] = {}
+# ordinal → the character's folded form ('' when dropped): filled lazily, shared by every call,
+# and usable as a str.translate table, so the folded text of a long notice is made at C speed
+_TABLE: dict[int, str] = {}
 
 
 # Capital I and small l look the same (TR39 gives both, and their look-alikes, the prototype
 # l), so matching reads them as one letter, in the text and in the deny-list alike
 _ASCII_FOLD = str.maketrans("l", "i")
-
-
-def _fold_char(ch: str) -> str:
-    return _fold_shape(ch).translate(_ASCII_FOLD)
 
 
 def _fold_shape(ch: str) -> str:
@@ -118,9 +115,9 @@ def _fold_shape(ch: str) -> str:
 
 def fold_char(ch: str) -> str:
     """One character folded for matching ('' when a reader would not read it as a letter)."""
-    f = _FOLD.get(ch)
+    f = _TABLE.get(ord(ch))
     if f is None:
-        f = _FOLD[ch] = _fold_char(ch)
+        f = _TABLE[ord(ch)] = _fold_shape(ch).translate(_ASCII_FOLD)
     return f
 
 
@@ -131,9 +128,8 @@ def fold(text: str) -> tuple[str, tuple[int, ...]]:
     """→ (folded text, index in ``text`` of each folded character). See the module docs."""
     out: list[str] = []
     index: list[int] = []
-    get = _FOLD.get
     for i, ch in enumerate(text):
-        f = get(ch)
+        f = _TABLE.get(ord(ch))
         if f is None:
             f = fold_char(ch)
         if f:
@@ -142,17 +138,12 @@ def fold(text: str) -> tuple[str, tuple[int, ...]]:
     return "".join(out), tuple(index)
 
 
-# the same folds as a str.translate table (ordinal → folded string), so the folded text of a
-# long notice is made at C speed; ``fold`` builds the index map only where a match needs it
-_TABLE: dict[int, str] = {}
-
-
 @lru_cache(maxsize=512)
 def fold_plain(text: str) -> str:
-    """``fold(text)[0]``, without the index map (fast)."""
+    """``fold(text)[0]`` without the index map (``fold`` builds it only where a match needs
+    a position)."""
     for ch in set(text):  # the distinct characters: a few thousand at most
-        if ord(ch) not in _TABLE:
-            _TABLE[ord(ch)] = fold_char(ch)
+        fold_char(ch)
     return text.translate(_TABLE)
 
 

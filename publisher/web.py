@@ -85,15 +85,6 @@ def content_type(name: str) -> str:
     """The Content-Type of a served file, by its path below the output folder."""
     if name.endswith(".json") and name.startswith("feeds/"):
         return "application/feed+json; charset=utf-8"
-    if name.startswith("files/") and not name.lower().endswith(PASSIVE):
-        return _attachment_type(name)
-    for suffix, ctype in TYPES.items():
-        if name.lower().endswith(suffix):
-            return ctype
-    return "application/octet-stream"
-
-
-def _attachment_type(name: str) -> str:
     for suffix, ctype in TYPES.items():
         if name.lower().endswith(suffix):
             return ctype
