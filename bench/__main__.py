@@ -52,6 +52,7 @@ def main() -> int:
     if "instances" in groups:
         rows += instances.scaling_figures()
         rows += instances.lag_figures()
+        rows += instances.lag_figures(serve=True)
     width = max(len(r[0]) for r in rows)
     for name, value, baseline_name, baseline, unit in rows:
         print(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -15,13 +15,23 @@ from channels.base import Channel, ChannelContext, MessageChannel, Payload, Stat
 
 from .clock import SystemClock
 from .config import Settings
+from .continuity import (
+    Ledger,
+    Withdrawal,
+    check_owner,
+    read_owner,
+    read_withdrawals,
+    write_owner,
+    write_withdrawal,
+)
 from .engine import Engine, TickReport
-from .errors import NotApproved, NotFound, NoticeError, PublisherError
+from .errors import NotApproved, NotFound, NoticeError, PublisherError, ReviewError
 from .items import canonical, content_hash, load_folder
 from .model import Action, Clock, DeliveryState, Notice, Severity, redact
 from .review import Gate, ReviewReport
 from .roster import current_os_user
 from .store import ApprovalResult, Store
+from .store import backup as backups
 from .templating import make_environment
 from .views import Views
 
@@ -34,6 +44,7 @@ class SyncReport:
     new_versions: list[str] = field(default_factory=list)
     errors: list[NoticeError] = field(default_factory=list)
     approved: list[str] = field(default_factory=list)  # by a paper review record
+    withdrawn: list[str] = field(default_factory=list)  # by a withdrawal record in items/
     waiting: list[str] = field(default_factory=list)  # notes on notices that wait for review
 
 
@@ -97,8 +108,10 @@ class Publisher:
             self.clock,
             settings.model.delivery,
             files_dir=str(settings.output_dir / "files"),
+            ledger=Ledger(settings.output_dir),
         )
         self._notices: dict[str, Notice] = {}
+        self._output_checked = False
 
     def close(self) -> None:
         for ch in self.channels.values():
@@ -177,9 +190,11 @@ class Publisher:
         return sha, new
 
     def sync(self) -> SyncReport:
-        """Read the items folder into the store; apply paper review records that match."""
+        """Read the items folder into the store; apply withdrawal records, then paper review
+        records that match."""
         notices, errors = self.load()
-        report = SyncReport(loaded=len(notices), errors=errors)
+        withdrawals, bad = read_withdrawals(self.settings.items_dir)
+        report = SyncReport(loaded=len(notices), errors=errors + bad)
         for notice in notices.values():
             try:
                 sha, new = self.save(notice)
@@ -188,9 +203,27 @@ class Publisher:
                 continue
             if new:
                 report.new_versions.append(notice.id)
-            if notice.paper_review is not None:
+            if notice.paper_review is not None and notice.id not in withdrawals:
                 self._apply_paper_review(notice, sha, report)
+        if withdrawals:
+            self._apply_withdrawals(withdrawals, report)
         return report
+
+    def _apply_withdrawals(self, records: Mapping[str, Withdrawal], report: SyncReport) -> None:
+        """A notice with a withdrawal record stays withdrawn, whatever the store remembers (a
+        store restored from an older backup, or rebuilt from the items folder)."""
+        for row in self.store.notices():
+            w = records.get(row.id)
+            if w is None or row.withdrawn_at is not None:
+                continue
+            try:
+                self.store.withdraw(
+                    row.id, w.reason, f"record:{w.file}", self.clock.now(), announce=[]
+                )
+            except ReviewError:  # withdrawn meanwhile by another instance
+                continue
+            log.warning("%s withdrawn by its withdrawal record %s: %s", row.id, w.file, w.reason)
+            report.withdrawn.append(row.id)
 
     def _apply_paper_review(self, notice: Notice, sha: str, report: SyncReport) -> None:
         """Keep a paper record with the version it names; sign with it only where the site opts
@@ -247,6 +280,27 @@ class Publisher:
         if result.approved_now:
             report.approved.append(notice.id)
 
+    # ---------------------------------------------------------------- backups
+
+    def backup(self, file: Path | None = None) -> backups.BackupInfo:
+        """A consistent backup of the store; without ``file``, a dated one in
+        store.backups.folder, keeping the newest store.backups.keep there."""
+        url = self.settings.store_url
+        if file is None:
+            folder = self.settings.backups_dir
+            suffix = backups.suffix_for(url)
+            stamp = self.clock.now().astimezone(self.settings.tz)
+            info = backups.backup(url, folder / f"publisher-{stamp:%Y%m%d-%H%M%S}{suffix}")
+            # names sort by date; only this program's own files are ever removed
+            old = sorted(folder.glob(f"publisher-????????-??????{suffix}"))
+            for f in old[: -self.settings.model.store.backups.keep]:
+                f.unlink(missing_ok=True)
+        else:
+            info = backups.backup(url, file)
+        if not info.store_id:  # a PostgreSQL dump: what it holds is read from the store
+            info = replace(info, store_id=self.store.store_id(), notices=len(self.store.notices()))
+        return info
+
     # ---------------------------------------------------------------- review gate
 
     def review(self, notice_id: str) -> ReviewReport:
@@ -286,22 +340,117 @@ class Publisher:
         )
 
     def withdraw(self, notice_id: str, reason: str, actor: str = "") -> TickReport:
+        """Take a notice down everywhere now. Works from the store: no other notice file is
+        read, so a broken file elsewhere can never hold up an emergency withdrawal."""
         if not reason.strip():
             raise PublisherError("a withdrawal needs a --reason; it is recorded")
-        self.sync()  # a notice only in its file so far is known to the store after this
+        now = self.clock.now()
+        try:
+            row = self.store.notice(notice_id)
+        except NotFound:
+            # only in its file so far (never published): its notice is stored first
+            self.save(self.notice(notice_id))
+            row = self.store.notice(notice_id)
+        if row.withdrawn_at is not None:
+            raise ReviewError(
+                f"notice {notice_id!r} was already withdrawn at "
+                f"{row.withdrawn_at.astimezone(self.settings.tz):%Y-%m-%d %H:%M}: "
+                f"{row.withdraw_reason}"
+            )
+        # the record beside the notices first: whatever happens to the store from here on, a
+        # store rebuilt or restored later keeps this notice withdrawn
+        record = Withdrawal(
+            notice_id,
+            reason,
+            actor,
+            now.isoformat(timespec="seconds"),
+            [v.sha256 for v in self.store.versions_of(notice_id) if v.approved_at is not None],
+        )
+        try:
+            write_withdrawal(self.settings.items_dir, record)
+        except OSError as exc:
+            log.warning(
+                "%s: the withdrawal record cannot be written (%s); the withdrawal holds in "
+                "the store, but a store rebuilt from the items folder would not know it",
+                notice_id,
+                exc.strerror,
+            )
+        self.guard_output()
         announce = [
             n
             for n, ch in self.channels.items()
             if ch.kind == "message" and getattr(ch.options, "announce_withdrawal", False)
         ]
-        self.store.withdraw(notice_id, reason, actor, self.clock.now(), announce)
+        self.store.withdraw(notice_id, reason, actor, now, announce)
         # take it off the feeds and screens now, not at the next scheduled pass
         state = [n for n, ch in self.channels.items() if ch.kind == "state"]
         return self.engine.tick(only=state, force_build=True)
 
+    # ---------------------------------------------------------------- the output's owner
+
+    def guard_output(self) -> None:
+        """Before this process first writes the output folder: refuse when it holds what
+        another (or a lost) store published, and mark it as this store's. Sends recorded in
+        the output's ledger that this store does not know of are adopted (never repeated)."""
+        if self._output_checked:
+            return
+        self.store.check_file()
+        sid = self.store.store_id()
+        out = self.settings.output_dir
+        check_owner(out, sid, self.store.is_empty())
+        if read_owner(out) is None:
+            try:
+                write_owner(out, sid, self.clock.now())
+            except OSError as exc:
+                raise PublisherError(
+                    f"the output folder {out} cannot be written: {exc.strerror} "
+                    "(check its owner, permissions and free space; see output.folder)"
+                ) from None
+        self.adopt_ledger()
+        self._output_checked = True
+
+    def adopt(self) -> int:
+        """Make this store the output folder's owner on purpose (`publisher db adopt`)."""
+        self.sync()
+        write_owner(self.settings.output_dir, self.store.store_id(), self.clock.now())
+        self._output_checked = False
+        self.store.forget_builds()
+        return self.adopt_ledger()
+
+    def adopt_ledger(self) -> int:
+        """Mark sent what the output's ledger says was sent; → how many the store lacked."""
+        adopted = 0
+        known = self.store.sent_keys()
+        for e in self.engine.ledger.entries() if self.engine.ledger else ():
+            if (e.sha256, e.channel, e.action) in known:
+                continue
+            try:
+                sent_at = datetime.fromisoformat(e.at)
+            except ValueError:
+                continue
+            if sent_at.tzinfo is None:
+                continue
+            if self.store.adopt_sent(
+                channel=e.channel,
+                notice_id=e.notice_id,
+                sha256=e.sha256,
+                action=e.action,
+                sent_at=sent_at,
+                now=self.clock.now(),
+            ):
+                adopted += 1
+        if adopted:
+            log.warning(
+                "%d send(s) recorded in the output's ledger were missing from the store; "
+                "marked sent, they are not repeated",
+                adopted,
+            )
+        return adopted
+
     # ---------------------------------------------------------------- running
 
     def tick(self, force_build: bool = False) -> TickReport:
+        self.guard_output()
         return self.engine.tick(force_build=force_build)
 
     def push(
@@ -359,6 +508,7 @@ class Publisher:
             return report
         self.store.make_due(due, now)
         names = sorted({d.channel for d in deliveries if d.id in due})
+        self.guard_output()
         report.tick = self.engine.tick(only=names, push=due)  # just these, held or not
         for d in self.store.deliveries_of(notice_id):
             if d.id in due:
@@ -452,6 +602,7 @@ class Publisher:
                 f"{', '.join(blocked)}; fix it or pass --allow RULE --reason",
             )
         alert_id = self.store.add_alert(text, now, until, profiles, actor, now)
+        self.guard_output()
         self.engine.tick(only=screens, force_build=True)  # on the screens within this call
         return alert_id
 
@@ -464,6 +615,7 @@ class Publisher:
         n = self.store.clear_alerts(ids, actor, self.clock.now())
         screens = self._screens()
         if n and screens:
+            self.guard_output()
             self.engine.tick(only=screens, force_build=True)
         return n
 
@@ -498,6 +650,56 @@ class Publisher:
                 cs.paused = redact(st.pause_reason) + until
             out.append(cs)
         return out
+
+
+@dataclass
+class RestoreReport:
+    info: backups.BackupInfo
+    kept: Path | None  # the database that was replaced, kept beside it
+    withdrawn: list[str]  # withdrawn again by their records in items/
+    adopted: int  # sends in the output's ledger the backup did not know of
+    approve_again: list[str]  # sent after the backup, their approval lost with it
+    owner: str  # a warning when the output was published from another store, else ""
+
+
+def restore_store(settings: Settings, file: Path, clock: Clock | None = None) -> RestoreReport:
+    """Replace the store with a backup, then bring it up to what happened since: withdrawal
+    records re-applied, sends the output's ledger records marked sent (never repeated)."""
+    clock = clock or SystemClock(settings.tz)
+    info, kept = backups.restore(settings.store_url, file, clock.now())
+    store = Store(settings.store_url)
+    try:
+        store.upgrade()  # a backup of an older version is brought to this one's schema
+    finally:
+        store.close()
+    with Publisher(settings, clock=clock) as app:
+        sid = app.store.store_id()
+        info = backups.BackupInfo(
+            info.file, sid, info.revision, len(app.store.notices()), info.size
+        )
+        report = app.sync()
+        owner = read_owner(settings.output_dir)
+        note = ""
+        if owner is not None and owner.store != sid:
+            note = (
+                f"the output folder was published from the database {owner.store[:12]}, not "
+                f"this backup's {sid[:12]}; if this is the right backup, `publisher db adopt`"
+            )
+        adopted = app.adopt_ledger()
+        app.store.forget_builds()  # the output may show approvals made after the backup
+        again: list[str] = []
+        seen: set[str] = set()
+        for e in app.engine.ledger.entries() if app.engine.ledger else ():
+            if e.action != Action.PUBLISH or e.notice_id in seen:
+                continue
+            seen.add(e.notice_id)
+            try:
+                row = app.store.notice(e.notice_id)
+            except NotFound:
+                continue
+            if row.withdrawn_at is None and app.store.latest_approved(e.notice_id) is None:
+                again.append(e.notice_id)
+    return RestoreReport(info, kept, report.withdrawn, adopted, again, note)
 
 
 def _content_type(path: str) -> str:

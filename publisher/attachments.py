@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import os
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,11 +99,20 @@ def decode(data: bytes) -> list[Decoded]:
                 return [Decoded(data.decode(enc), enc)]
             except UnicodeDecodeError:
                 break
+    found: dict[str, Decoded] = {}
     try:
-        return [Decoded(data.decode("utf-8"), "utf-8")]
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    found: dict[str, Decoded] = {}
+    else:
+        if text.isascii():
+            return [Decoded(text, "utf-8")]
+        # bytes can be valid UTF-8 and valid GB18030 at once (d6 80 is "ր" and "謤"), and a
+        # CSV without a BOM opens as GBK in Excel on a Chinese Windows: every strict reading
+        # is scanned, so no reader's app shows words the review did not see
+        found[text] = Decoded(text, "utf-8")
+        _strict_readings(data, ("gb18030", "big5"), found)
+        return list(found.values())
     matches = [m for m in from_bytes(data, cp_isolation=list(_PREFERENCE)) if m.chaos <= _MAX_CHAOS]
     if matches:
         best = min(m.chaos for m in matches)
@@ -112,16 +122,21 @@ def decode(data: bytes) -> list[Decoded]:
             found.setdefault(str(m), Decoded(str(m), m.encoding))
     # the detector can pass over a short GBK text (it guessed Shift-JIS for a 20-byte CSV):
     # every Chinese charset that decodes the bytes strictly into readable text is read as well
-    for enc in ("gb18030", "big5", "utf-16-le", "utf-16-be"):
+    _strict_readings(data, ("gb18030", "big5", "utf-16-le", "utf-16-be"), found)
+    if not found:
+        raise UndecidableCharset("no character set decodes it into readable text")
+    return list(found.values())
+
+
+def _strict_readings(data: bytes, encodings: Iterable[str], found: dict[str, Decoded]) -> None:
+    """Add each reading of ``data`` that decodes strictly into readable text."""
+    for enc in encodings:
         try:
             text = data.decode(enc)
         except UnicodeDecodeError:
             continue
         if _readable(text):
             found.setdefault(text, Decoded(text, enc))
-    if not found:
-        raise UndecidableCharset("no character set decodes it into readable text")
-    return list(found.values())
 
 
 def _readable(text: str) -> bool:

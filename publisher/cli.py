@@ -171,7 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--all", action="store_true", help="every active alert")
     ls = sig.add_parser("list", help="active alerts")
     ls.add_argument("--all", action="store_true", help="also ended and cleared ones")
-    subs["db"].add_argument("action", choices=["upgrade", "current"])
+    db = subs["db"].add_subparsers(dest="action", metavar="ACTION", required=True)
+    db.add_parser("current", help="the schema revision, and the one this program needs")
+    db.add_parser("upgrade", help="apply the schema migrations")
+    bk = db.add_parser("backup", help="write a consistent backup of the store to one file")
+    bk.add_argument(
+        "file", nargs="?", help="where (default: store.backups.folder/publisher-DATE.db)"
+    )
+    rs = db.add_parser("restore", help="replace the store with a backup (stop the bot first)")
+    rs.add_argument("file", help="a file written by `publisher db backup`")
+    db.add_parser("adopt", help="publish from this store although the output came from another one")
     return p
 
 

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import PublisherError
+from .errors import NotFound, PublisherError
 from .model import DeliveryState, redact
 
 Handler = Callable[[argparse.Namespace], int]
@@ -160,25 +160,23 @@ def cmd_items(args: argparse.Namespace) -> int:
 
 @command("show", "show one notice: fields, versions, approvals, deliveries, history")
 def cmd_show(args: argparse.Namespace) -> int:
-    from .items import canonical, content_hash
+    from .items import from_canonical
 
     with _app(args) as app:
-        app.sync()
-        row = app.store.notice(args.id)
-        n = None
+        # from the store: no other notice file is read, so a broken one cannot stop it
         try:
-            n = app.notice(args.id)
-        except PublisherError as exc:
-            out(f"(file: {exc})")
-        if n is not None:
-            sha = content_hash(canonical(n))
+            row = app.store.notice(args.id)
+        except NotFound:
+            app.save(app.notice(args.id))  # only in its file so far
+            row = app.store.notice(args.id)
+        if row.current_sha:
+            v = app.store.version(row.current_sha)
+            n = from_canonical(v.canonical, app.settings.tz)
             out(f"{n.id}  {n.title}")
-            out(f"  file        {n.source}")
-            out(f"  version     {sha}")
-            out(
-                f"  category    {n.category} · item {n.item} "
-                f"({app.settings.catalogue.items[n.item].text[:40]}…)"
-            )
+            out(f"  file        {row.source} (as last read; `publisher items` reads it again)")
+            out(f"  version     {v.sha256}")
+            item = app.settings.catalogue.items.get(n.item)
+            out(f"  category    {n.category} · item {n.item} ({item.text[:40] if item else '?'}…)")
             out(f"  department  {n.department}")
             out(f"  publish_at  {_local(n.publish_at, app)}")
             out(f"  expires_at  {_local(n.expires_at, app)}")
@@ -380,6 +378,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     with _app(args) as app:
         if args.once:
+            app.guard_output()  # a refusal is this command's error, not a log line
             runner = Runner(app, serve=False)
             tick = runner.run_pass(label="once")
             if tick:
@@ -392,7 +391,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                             or "nothing due"
                         )
                     )
-            return 0
+            # the pass failed (logged above), or a channel could not publish
+            return 0 if tick and not runner.failed_passes else 1
         runner = Runner(app, port=args.port, host=args.host, serve=not args.no_serve)
         runner.run_forever()
     if runner.abandoned:
@@ -497,20 +497,56 @@ def cmd_signage(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("db", "database schema: `db upgrade` applies migrations, `db current` shows them")
+@command("db", "the store: `current`, `upgrade`, `backup [FILE]`, `restore FILE`, `adopt`")
 def cmd_db(args: argparse.Namespace) -> int:
+    from .app import Publisher, restore_store
     from .config import load_settings
     from .store import Store
     from .store.db import current_revision, head_revision
 
-    store = Store(load_settings(args.config).store_url)
-    try:
-        if args.action == "upgrade":
-            store.upgrade()
+    settings = load_settings(args.config)
+    if args.action in ("current", "upgrade"):
+        store = Store(settings.store_url)
+        try:
+            if args.action == "upgrade":
+                store.upgrade()
+            out(
+                f"schema revision {current_revision(store.engine) or '(none)'}; "
+                f"this program needs {head_revision()}"
+            )
+        finally:
+            store.close()
+        return 0
+    if args.action == "restore":
+        rep = restore_store(settings, Path(args.file))
         out(
-            f"schema revision {current_revision(store.engine) or '(none)'}; "
-            f"this program needs {head_revision()}"
+            f"restored {rep.info.file} (store {rep.info.store_id[:12]}, "
+            f"{rep.info.notices} notice(s), schema now {head_revision()})"
         )
-    finally:
-        store.close()
+        if rep.kept:
+            out(f"  the database it replaced is kept as {rep.kept}")
+        for nid in rep.withdrawn:
+            out(f"  withdrawn again by its record in items/: {nid}")
+        if rep.adopted:
+            out(f"  {rep.adopted} send(s) made after the backup marked sent (output ledger)")
+        for nid in rep.approve_again:
+            out(f"  approved after the backup, approve it again to keep it live: {nid}")
+        if rep.owner:
+            out(f"warning: {rep.owner}")
+            return 1
+        return 0
+    with Publisher(settings) as app:
+        if args.action == "backup":
+            info = app.backup(Path(args.file) if args.file else None)
+            out(
+                f"backed up store {info.store_id[:12] or '(PostgreSQL)'} to {info.file} "
+                f"({info.size / 1e6:.1f} MB"
+                + (f", {info.notices} notice(s))" if info.notices >= 0 else ")")
+            )
+        else:  # adopt
+            n = app.adopt()
+            out(
+                f"the output folder {settings.output_dir} is now published from store "
+                f"{app.store.store_id()[:12]}; {n} send(s) from its ledger marked sent"
+            )
     return 0

@@ -83,8 +83,14 @@ class SiteConfig(_Model):
         return v.rstrip("/")
 
 
+class BackupsConfig(_Model):
+    folder: str = "backups"  # where `publisher db backup` and `job: backup` write
+    keep: int = Field(14, ge=1)  # the newest N there are kept, older ones removed
+
+
 class StoreConfig(_Model):
     url: str = "sqlite:///var/publisher.db"
+    backups: BackupsConfig = BackupsConfig()
 
 
 class ItemsConfig(_Model):
@@ -190,7 +196,7 @@ class RouteConfig(_Model):
 
 class ScheduleConfig(_Model):
     name: str
-    job: Literal["tick", "sync", "rebuild", "digest"] = "tick"
+    job: Literal["tick", "sync", "rebuild", "digest", "backup"] = "tick"
     channel: str | None = None  # for job: digest
     cron: str | None = None
     interval: float | None = None
@@ -265,6 +271,10 @@ class Settings:
     @property
     def output_dir(self) -> Path:
         return self.path(self.model.output.folder)
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.path(self.model.store.backups.folder)
 
     @property
     def templates_dir(self) -> Path | None:
@@ -454,6 +464,16 @@ def parse_settings(text: str, path: Path) -> Settings:
             ("output", "folder"),
             hint="keep them side by side, such as items/ and public/",
         )
+    backups = (base / model.store.backups.folder).resolve()
+    for name, folder in (("output", out), ("items", items)):
+        if backups == folder or backups.is_relative_to(folder) or folder.is_relative_to(backups):
+            err(
+                f"store.backups.folder ({backups}) overlaps {name}.folder ({folder}): a backup "
+                "holds every notice and review"
+                + (", and readers could download it" if name == "output" else ""),
+                ("store", "backups", "folder"),
+                hint="keep backups in a folder of their own, such as backups/",
+            )
 
     rv = model.review
     seen_names: set[str] = set()

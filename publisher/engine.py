@@ -24,6 +24,7 @@ from typing import Any
 from channels.base import Channel, MessageChannel, StateChannel, write_tree
 
 from .config import DeliveryConfig
+from .continuity import Ledger
 from .errors import BlobMismatch, ChannelError, NotApproved, PublisherError
 from .messages import MessageSender
 from .model import (
@@ -87,6 +88,7 @@ class Engine:
         files_dir: str | None = None,
         worker: str | None = None,
         rng: random.Random | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.store = store
         self.channels = dict(channels)
@@ -98,6 +100,9 @@ class Engine:
         self.rng = rng or random.Random()
         self.files_dir = files_dir
         self.messages = MessageSender(self)
+        # every accepted send, also outside the store: a restored store must not repeat it
+        self.ledger = ledger
+        self._store_id: str | None = None
         self.stopping = threading.Event()  # set on SIGTERM: no new sends, claims given back
 
     # ---------------------------------------------------------------- one pass
@@ -209,6 +214,11 @@ class Engine:
         if changed:
             log.info("channel %s: rebuilt, %d file(s) changed", ch.name, len(changed))
         in_build = {v.sha256 for v in views}
+        settled = self.store.settle_built(ch.name, sorted(in_build), now)
+        if settled:
+            log.info(
+                "channel %s: %d delivery(ies) given up earlier are built now", ch.name, settled
+            )
         for d in claimed:
             if d.sha256 in in_build:
                 self.apply(ch, d, Outcome.sent("in the published build"), report)
@@ -274,6 +284,17 @@ class Engine:
 
         if kind == OutcomeKind.SENT:
             record(DeliveryState.SENT, "delivery.sent", "sent", error="")
+            if self.ledger is not None and isinstance(ch, MessageChannel):
+                if self._store_id is None:
+                    self._store_id = self.store.store_id()
+                self.ledger.sent(
+                    store=self._store_id,
+                    channel=ch.name,
+                    notice_id=d.notice_id,
+                    sha256=d.sha256,
+                    action=str(d.action),
+                    at=now,
+                )
             return False
         if kind == OutcomeKind.DISABLED:
             # the channel's configuration is wrong: stop it for everyone, tell a person, and

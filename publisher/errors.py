@@ -16,7 +16,8 @@ message and a non-zero exit code, never a traceback::
     │   └── NotAuthorised        a name not on the reviewer roster, or not this OS account's
     ├── StoreError               the database is unreachable or in the wrong shape
     │   ├── SchemaError          schema missing, older (needs upgrade) or newer than this code
-    │   └── BlobMismatch         stored attachment bytes do not hash to their approved sha256
+    │   ├── BlobMismatch         stored attachment bytes do not hash to their approved sha256
+    │   └── OutputOwned          the output folder was published from another (or a lost) store
     └── ChannelError             a channel cannot be built or used
         ├── UnknownChannelType   a `type:` no registered channel has (lists the valid names)
         ├── ChannelNotConfigured a channel lacks what it needs (an unset ${ENV} secret …)
@@ -113,6 +114,11 @@ class NotAuthorised(ReviewError):
 
 class StoreError(PublisherError):
     """The store cannot be used."""
+
+
+class OutputOwned(StoreError):
+    """The output folder holds what another store (or a lost one) published; rebuilding it
+    from this store would empty or replace the live feeds and pages."""
 
 
 class BlobMismatch(StoreError):

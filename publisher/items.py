@@ -474,6 +474,8 @@ def load_folder(
     for path in sorted(folder.glob(pattern)):
         if not path.is_file() or path.name.startswith((".", "_")):
             continue
+        if any(p.startswith(".") for p in path.relative_to(folder).parts):
+            continue  # .withdrawn/ records, editors' and VCS folders: never notices
         shown = _shown(path, root)
         try:
             raw = read_inside(path, folder)

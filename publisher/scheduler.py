@@ -95,9 +95,13 @@ class Runner:
     ) -> TickReport | None:
         with self._lock:
             try:
+                # a deleted or replaced database stops publishing at once: the feeds stay as
+                # they are instead of being rebuilt from nothing (and /health says why)
+                self.app.store.check_file()
+                self.app.guard_output()
                 # a wake-up at an exact time only delivers: reading every notice file first
                 # would make a 09:00 notice late by as long as the folder takes to parse
-                if label not in ("wake", "notified"):
+                if label not in ("wake", "notified") and job != "backup":
                     report = self.app.sync()
                     self._say(logging.WARNING, [e.describe() for e in report.errors], "notices")
                     self._say(logging.INFO, report.waiting, "waiting")
@@ -105,13 +109,18 @@ class Runner:
                         log.info("approved by paper review record: %s", nid)
                 if job == "sync":
                     return None
+                if job == "backup":
+                    info = self.app.backup()
+                    log.info("backup: %s (%.1f MB)", info.file, info.size / 1e6)
+                    return None
                 if job == "digest" and channel:
                     tick = TickReport(self.app.clock.now())
                     tick.channels[channel] = self.app.engine.run_digest(channel)
                 else:
                     tick = self.app.tick(force_build=job == "rebuild")
             except PublisherError as exc:
-                log.error("%s: %s", label, redact(str(exc)))
+                # once while it holds: a lost database would otherwise be logged every tick
+                self._say(logging.ERROR, [redact(str(exc))], "failure")
                 self._failed(f"{label}: {redact(str(exc))}")
                 return None
             except Exception as exc:  # a pass never kills the scheduler
@@ -127,6 +136,7 @@ class Runner:
                 self._failed("; ".join(crashed))
             else:
                 self.failed_passes, self.failure = 0, ""
+                self._said.pop("failure", None)
             self.last_tick = self.app.clock.now()
             self.last_report = tick
             for name, r in tick.channels.items():
@@ -179,6 +189,7 @@ class Runner:
         body: dict[str, Any] = {"instance": self.instance}
         ok = True
         try:
+            self.app.store.check_file()
             statuses = self.app.status()
             body["store"] = "ok"
         except PublisherError as exc:
@@ -268,6 +279,8 @@ class Runner:
     # ---------------------------------------------------------------- life cycle
 
     def start(self) -> None:
+        # refuse before serving anything when the output folder belongs to another store
+        self.app.guard_output()
         if self.server:
             self.server.start()
             log.info("serving %s at %s/", self.settings.output_dir, self.server.url)

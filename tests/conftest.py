@@ -170,6 +170,19 @@ def approve(app: Publisher, nid: str, reviewer: str = "李明", **kw: object) ->
     return app.approve(nid, reviewer=reviewer, **kw)  # type: ignore[arg-type]
 
 
+def reset_pg(url: str) -> None:
+    """An empty public schema in the PostgreSQL test database."""
+    from sqlalchemy import text
+
+    from publisher.store import Store
+
+    store = Store(url)
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    store.close()
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> str:
     """The PostgreSQL test database; under CI=true a missing server fails instead of skipping."""

@@ -19,6 +19,7 @@ from publisher.app import Publisher
 from publisher.config import load_settings
 from publisher.store import Store
 
+from .conftest import reset_pg
 from .support import WebhookSink, approve_everything, start_worker, stop_workers
 from .vendors import wait_for
 
@@ -43,10 +44,8 @@ server: {{enabled: false}}
 
 @pytest.fixture
 def shared(tmp_path: Path, pg_url: str) -> Iterator[tuple[Path, WebhookSink]]:
+    reset_pg(pg_url)
     store = Store(pg_url)
-    with store.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
     store.upgrade()
     store.close()
     sink = WebhookSink()

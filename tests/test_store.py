@@ -17,15 +17,7 @@ from publisher.model import Action, DeliveryState
 from publisher.store import Store
 from publisher.store.schema import audit, metadata
 
-from .conftest import START
-
-
-def _reset_pg(url: str) -> None:
-    store = Store(url)
-    with store.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    store.close()
+from .conftest import START, reset_pg
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -34,7 +26,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         url = f"sqlite:///{tmp_path}/store.db"
     else:
         url = request.getfixturevalue("pg_url")
-        _reset_pg(url)
+        reset_pg(url)
     s = Store(url)
     s.upgrade()
     yield s
@@ -210,7 +202,7 @@ def test_unreachable_store_is_a_clear_error() -> None:
 
 @pytest.mark.postgres
 def test_an_approval_wakes_listening_instances(pg_url: str) -> None:
-    _reset_pg(pg_url)
+    reset_pg(pg_url)
     a, b = Store(pg_url), Store(pg_url)
     a.upgrade()
     woke = threading.Event()

@@ -19,6 +19,8 @@ from ..model import redact
 from . import db
 from .schema import (
     audit,
+    notices,
+    store_meta,
     ticks,
 )
 
@@ -31,6 +33,8 @@ class StoreBase:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = db.make_engine(url)
+        self.path = db.sqlite_path(url)  # None for PostgreSQL and in-memory SQLite
+        self._file_id: tuple[int, int] | None = None  # taken once the schema is there
 
     @property
     def dialect(self) -> str:
@@ -48,15 +52,49 @@ class StoreBase:
         schema is never upgraded implicitly: with several instances, upgrading is a deliberate
         step (`publisher db upgrade`), and a newer one means this program is out of date."""
         problem = db.check_schema(self.engine)
-        if problem is None:
-            return
-        if create_empty and db.current_revision(self.engine) is None:
+        if problem is not None:
+            if not (create_empty and db.current_revision(self.engine) is None):
+                raise SchemaError(problem)
             self.upgrade()
-            return
-        raise SchemaError(problem)
+        self.check_file()  # notes which file this store is, to notice it being deleted
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # ---------------------------------------------------------------- identity
+
+    def store_id(self) -> str:
+        """The random id this database was given when it was created (kept by backups)."""
+        with self.tx() as conn:
+            value = conn.execute(
+                select(store_meta.c.value).where(store_meta.c.key == "store_id")
+            ).scalar()
+        if value is None:  # created by hand without the migration's row: name it now
+            raise StoreError("the store has no store_id (run `publisher db upgrade`)")
+        return str(value)
+
+    def is_empty(self) -> bool:
+        """True when the store has never seen a notice."""
+        with self.tx() as conn:
+            return conn.execute(select(notices.c.id).limit(1)).first() is None
+
+    def check_file(self) -> None:
+        """Raise when the SQLite file was deleted or replaced since this store opened it:
+        the open connections would go on writing to a file nobody will ever read again, and
+        new ones would start an empty database that republishes from nothing."""
+        if self.path is None:
+            return
+        now = db.file_identity(self.path)
+        if self._file_id is None:
+            self._file_id = now
+            return
+        if now != self._file_id:
+            what = "deleted" if now is None else "replaced"
+            raise StoreError(
+                f"the database file {self.path} was {what} while the bot was running; "
+                "nothing more is published from it. Stop the bot, then restore a backup "
+                "(`publisher db restore FILE`, see docs/OPERATIONS.md)"
+            )
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,30 @@ from ..model import redact
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for other databases and ``:memory:``)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1] if "///" in url else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a file, None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings each database needs for our claim strategy."""
     try:
         if url.startswith("sqlite"):
-            path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            path = sqlite_path(url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
             # pooled: opening a SQLite connection (and its PRAGMAs) per query costs milliseconds
             engine = create_engine(
                 url,

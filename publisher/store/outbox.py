@@ -20,6 +20,8 @@ from .rows import (
 from .schema import (
     channel_state,
     deliveries,
+    delivery_key,
+    delivery_row,
     notices,
     versions,
 )
@@ -169,6 +171,78 @@ class OutboxQueries(StoreBase):
                 error=redact(error),
                 **(detail or {}),
             )
+
+    def sent_keys(self) -> set[tuple[str, str, str]]:
+        """(version, channel, action) of every delivery that went out."""
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(deliveries.c.sha256, deliveries.c.channel, deliveries.c.action).where(
+                    deliveries.c.state == DeliveryState.SENT
+                )
+            ).all()
+        return {(r.sha256, r.channel, r.action) for r in rows}
+
+    def adopt_sent(
+        self,
+        *,
+        channel: str,
+        notice_id: str,
+        sha256: str,
+        action: str,
+        sent_at: datetime,
+        now: datetime,
+    ) -> bool:
+        """Record a send that the output's ledger proves happened and this store does not
+        know of (it was restored from an older backup, or rebuilt): it is then never sent
+        again. True when the store changed."""
+        why = "sent before this store was restored or rebuilt (output ledger)"
+        with self.tx() as conn:
+            if (
+                conn.execute(
+                    select(versions.c.notice_id).where(versions.c.sha256 == sha256)
+                ).first()
+                is None
+            ):
+                return False  # a version neither the store nor the items folder still has
+            row = conn.execute(
+                select(deliveries.c.id, deliveries.c.state).where(
+                    delivery_key(sha256, channel, action)
+                )
+            ).first()
+            if row is not None and row.state == DeliveryState.SENT:
+                return False
+            values: dict[str, Any] = dict(
+                state=DeliveryState.SENT,
+                updated_at=now,
+                sent_at=sent_at,
+                lease_until=None,
+                claimed_by=None,
+                send_started_at=None,
+                last_error=why,
+            )
+            if row is not None:
+                conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
+                delivery_id = row.id
+            else:
+                # approved after the backup: the approval is gone, the send is not; a new
+                # approval of this version finds the row and leaves it sent
+                row_values = delivery_row(notice_id, sha256, channel, action, sent_at, now)
+                res = conn.execute(
+                    insert(deliveries).values({**row_values, **values, "attempts": 1})
+                )
+                assert res.inserted_primary_key is not None
+                delivery_id = res.inserted_primary_key[0]
+            self._audit(
+                conn,
+                now,
+                "delivery.ledger",
+                notice_id=notice_id,
+                sha256=sha256,
+                channel=channel,
+                delivery_id=delivery_id,
+                sent_at=sent_at.isoformat(),
+            )
+        return True
 
     def release(self, ids: Iterable[int], now: datetime) -> None:
         """Give claims back unchanged (a paused channel, a shutdown)."""
@@ -377,6 +451,30 @@ class OutboxQueries(StoreBase):
             self._upsert_channel(conn, channel, paused_at=None, paused_until=None, pause_reason="")
             self._audit(conn, now, "channel.resumed", channel=channel, actor=actor)
             return True
+
+    def settle_built(self, channel: str, shas: Sequence[str], now: datetime) -> int:
+        """Deliveries of a state channel that gave up (a full disk made every build fail) are
+        sent once a build carries their version; → how many."""
+        if not shas:
+            return 0
+        with self.tx() as conn:
+            res = conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.channel == channel,
+                    deliveries.c.action == Action.PUBLISH,
+                    deliveries.c.state.in_([DeliveryState.DEAD, DeliveryState.FAILED]),
+                    deliveries.c.sha256.in_(list(shas)),
+                )
+                .values(state=DeliveryState.SENT, sent_at=now, updated_at=now, last_error="")
+            )
+            return int(res.rowcount or 0)
+
+    def forget_builds(self) -> None:
+        """Make every state channel build again at its next pass (the output may show more
+        than this store knows: a restored backup, an adopted folder)."""
+        with self.tx() as conn:
+            conn.execute(update(channel_state).values(build_fingerprint=None))
 
     def set_build(
         self, channel: str, fingerprint: str, now: datetime, changed: Sequence[str]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     DateTime,
     Dialect,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -201,6 +203,34 @@ signage_alerts = Table(
     Column("cleared_by", Text, nullable=True),
 )
 
+
+def delivery_key(sha256: str, channel: str, action: str) -> ColumnElement[bool]:
+    """The one delivery a (version, channel, action) can have (the unique constraint)."""
+    return and_(
+        deliveries.c.sha256 == sha256,
+        deliveries.c.channel == channel,
+        deliveries.c.action == action,
+    )
+
+
+def delivery_row(
+    notice_id: str, sha256: str, channel: str, action: str, due: datetime, now: datetime
+) -> dict[str, Any]:
+    """The values of a new delivery, due at ``due`` (the caller may change the state)."""
+    return dict(
+        notice_id=notice_id,
+        sha256=sha256,
+        channel=channel,
+        action=action,
+        state="pending",
+        due_at=due,
+        next_attempt_at=due,
+        attempts=0,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 ticks = Table(
     "ticks",
     metadata,
@@ -222,4 +252,13 @@ audit = Table(
     Column("delivery_id", BigInteger, nullable=True),
     Column("actor", Text, nullable=False, server_default=""),
     Column("detail", Text, nullable=False, server_default="{}"),  # JSON
+)
+
+# facts about the database itself; "store_id" names this database, so an output folder
+# written from it can tell a restored backup (same id) from a new, empty database
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )

@@ -26,6 +26,8 @@ from .schema import (
     approvals,
     blobs,
     deliveries,
+    delivery_key,
+    delivery_row,
     notices,
     paper_records,
     reviews,
@@ -410,20 +412,15 @@ class VersionQueries(StoreBase):
         due: datetime,
         now: datetime,
     ) -> int:
-        """One delivery, written in the caller's transaction (the outbox pattern)."""
+        """One delivery, written in the caller's transaction (the outbox pattern). A row
+        already there (a send adopted from the output's ledger) is kept as it is."""
+        existing = conn.execute(
+            select(deliveries.c.id).where(delivery_key(sha256, channel, action))
+        ).scalar()
+        if existing is not None:
+            return int(existing)
         res = conn.execute(
-            insert(deliveries).values(
-                notice_id=notice_id,
-                sha256=sha256,
-                channel=channel,
-                action=action,
-                state=DeliveryState.PENDING,
-                due_at=due,
-                next_attempt_at=due,
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
+            insert(deliveries).values(delivery_row(notice_id, sha256, channel, action, due, now))
         )
         assert res.inserted_primary_key is not None
         return int(res.inserted_primary_key[0])
