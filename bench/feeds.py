@@ -26,10 +26,10 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from channels.base import ChannelContext
 from channels.rss import RssChannel, RssOptions
 from channels.rss.entries import guid
 from publisher.catalogue import default_catalogue
+from publisher.channel import ChannelContext
 from publisher.clock import ManualClock
 from publisher.model import Notice, PublishedNotice, SiteInfo
 from publisher.templating import make_environment

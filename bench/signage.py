@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw
 
-from channels.base import ChannelContext
 from channels.signage import SignageChannel, SignageOptions
 from channels.signage.fonts import find_fonts
 from channels.signage.layout import Layout
 from channels.signage.options import Profile
 from channels.signage.render import png
+from publisher.channel import ChannelContext
 from publisher.clock import ManualClock
 from publisher.model import Notice, PublishedNotice, SiteInfo
 from publisher.templating import make_environment

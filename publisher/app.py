@@ -10,9 +10,15 @@ from pathlib import Path
 
 import httpx
 
-from channels import channel_class
-from channels.base import Channel, ChannelContext, MessageChannel, Payload, StateChannel
-
+from .channel import (
+    AnyChannel,
+    AnyStateChannel,
+    ChannelContext,
+    MessageChannel,
+    Payload,
+    StateChannel,
+    channel_class,
+)
 from .clock import SystemClock
 from .config import Settings
 from .continuity import (
@@ -27,13 +33,14 @@ from .continuity import (
 from .engine import Engine, TickReport
 from .errors import NotApproved, NotFound, NoticeError, PublisherError, ReviewError
 from .items import canonical, content_hash, load_folder
+from .mediatypes import content_type
 from .model import Action, Clock, DeliveryState, Notice, Severity, redact
+from .published import PublishedViews
 from .review import Gate, ReviewReport
 from .roster import current_os_user
 from .store import ApprovalResult, Store
 from .store import backup as backups
 from .templating import make_environment
-from .views import Views
 
 log = logging.getLogger("publisher")
 
@@ -86,7 +93,7 @@ class Publisher:
             create_schema = self.store.dialect == "sqlite"
         self.store.ensure_schema(create_empty=create_schema)
         self.gate = Gate(settings, self.store, self.clock)
-        self.views = Views(settings.site, settings.catalogue)
+        self.views = PublishedViews(settings.site, settings.catalogue)
         self.templates = make_environment(settings.templates_dir, settings.tz)
         self.ctx = ChannelContext(
             settings.site,
@@ -96,7 +103,7 @@ class Publisher:
             transport,
             categories={slug: c.name for slug, c in settings.catalogue.categories.items()},
         )
-        self.channels: dict[str, Channel] = {}
+        self.channels: dict[str, AnyChannel] = {}
         for name, spec in settings.channels.items():
             if spec.enabled:
                 cls = channel_class(spec.type)
@@ -379,7 +386,7 @@ class Publisher:
         announce = [
             n
             for n, ch in self.channels.items()
-            if ch.kind == "message" and getattr(ch.options, "announce_withdrawal", False)
+            if isinstance(ch, MessageChannel) and ch.announces_withdrawal
         ]
         self.store.withdraw(notice_id, reason, actor, now, announce)
         # take it off the feeds and screens now, not at the next scheduled pass
@@ -536,7 +543,12 @@ class Publisher:
         assert isinstance(ch, StateChannel)
         docs = ch.render_all([view])
         return [
-            Payload(f"{ch.folder or '.'}/{path}", _content_type(path), data, label=path)
+            Payload(
+                f"{ch.folder or '.'}/{path}",
+                content_type(f"{ch.folder}/{path}".lstrip("/")),
+                data,
+                label=path,
+            )
             for path, data in sorted(docs.items())
         ]
 
@@ -573,7 +585,7 @@ class Publisher:
         screens = self._screens()
         if not screens:
             raise PublisherError("no signage channel is configured")
-        known = {p.name for n in screens for p in getattr(self.channels[n].options, "profiles", [])}
+        known = {p for ch in self._screen_channels().values() for p in ch.profile_names}
         for p in profiles:
             if p not in known:
                 names = ", ".join(sorted(known))
@@ -607,9 +619,14 @@ class Publisher:
         return alert_id
 
     def _screens(self) -> list[str]:
-        return [
-            n for n, ch in self.channels.items() if isinstance(ch, StateChannel) and ch.shows_alerts
-        ]
+        return list(self._screen_channels())
+
+    def _screen_channels(self) -> dict[str, AnyStateChannel]:
+        return {
+            n: ch
+            for n, ch in self.channels.items()
+            if isinstance(ch, StateChannel) and ch.shows_alerts
+        }
 
     def signage_clear(self, ids: Sequence[int] | None, actor: str = "") -> int:
         n = self.store.clear_alerts(ids, actor, self.clock.now())
@@ -700,18 +717,6 @@ def restore_store(settings: Settings, file: Path, clock: Clock | None = None) ->
             if row.withdrawn_at is None and app.store.latest_approved(e.notice_id) is None:
                 again.append(e.notice_id)
     return RestoreReport(info, kept, report.withdrawn, adopted, again, note)
-
-
-def _content_type(path: str) -> str:
-    if path.endswith(".rss.xml"):
-        return "application/rss+xml; charset=utf-8"
-    if path.endswith(".atom.xml"):
-        return "application/atom+xml; charset=utf-8"
-    if path.endswith(".json"):
-        return "application/json; charset=utf-8"
-    if path.endswith(".html"):
-        return "text/html; charset=utf-8"
-    return "application/octet-stream"
 
 
 __all__ = ["Publisher", "Severity"]

@@ -16,11 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from channels import channel_class
-from channels.base import ChannelOptions
-
 from . import yamlsrc
 from .catalogue import Catalogue, load_catalogue
+from .channel import ChannelOptions, MessageChannel, channel_class
 from .errors import CatalogueError, ConfigError, ErrorSet, Located, UnknownChannelType
 from .model import Notice, Secret, SiteInfo
 
@@ -445,7 +443,10 @@ def parse_settings(text: str, path: Path) -> Settings:
                     f"a digest job names the channel it sends: {s.channel!r} is not a channel",
                     ("schedules", i, "channel"),
                 )
-            elif not getattr(channel_class(specs[s.channel].type), "supports_digest", False):
+            elif not (
+                issubclass(cls := channel_class(specs[s.channel].type), MessageChannel)
+                and cls.supports_digest
+            ):
                 err(f"channel {s.channel!r} does not send digests", ("schedules", i, "channel"))
 
     base = path.parent.resolve()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from pathlib import Path
 from . import yamlsrc
 from .errors import NoticeError, OutputOwned
 from .items import ID_RE
+from .output import durable_write
 
 log = logging.getLogger("publisher")
 
@@ -40,22 +40,6 @@ MARK_DIR = ".publisher"
 OWNER = "owner.json"
 LEDGER = "ledger.jsonl"
 WITHDRAWN_DIR = ".withdrawn"
-
-
-def durable_write(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` atomically and durably (fsync before the rename: unlike a
-    feed, which the next build rewrites, these records are what a recovery relies on)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------ the output's owner

@@ -21,9 +21,9 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .errors import PublisherError
-from .web import cache_control, content_type, site_app
+from .web import site_app
 
-__all__ = ["Server", "cache_control", "content_type"]
+__all__ = ["Server"]
 
 log = logging.getLogger("publisher.server")
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from channels import channel_types
 from publisher.app import Publisher
+from publisher.channel import channel_types
 from publisher.config import load_settings, parse_duration, parse_settings
 from publisher.errors import ConfigError, ErrorSet
 from publisher.model import MissingSecret, redact

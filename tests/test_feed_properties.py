@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from channels.base import ChannelContext
 from channels.rss import RssChannel, RssOptions
+from publisher.channel import ChannelContext
 from publisher.clock import ManualClock
 from publisher.model import Notice, PublishedNotice, SiteInfo
 from publisher.templating import make_environment

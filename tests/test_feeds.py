@@ -333,3 +333,17 @@ def test_summaries_stay_text_and_attachment_urls_are_encoded(site: Site) -> None
         assert r.status_code == 200 and r.text == "姓名\n王晓\n"
     finally:
         srv.stop()
+
+
+def test_a_json_feed_has_the_same_type_in_preview_and_when_served(site: Site) -> None:
+    from publisher.mediatypes import content_type
+
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+        app.tick()
+        previews = {p.label: p.content_type for p in app.preview("n1", "feed")}
+    assert previews["feeds/all.json"] == "application/feed+json; charset=utf-8"
+    assert content_type("feeds/all.json") == previews["feeds/all.json"]
+    assert content_type("xxgk/feeds/all.json") == previews["feeds/all.json"]  # a channel folder
+    assert previews["feeds/all.rss.xml"].startswith("application/rss+xml")

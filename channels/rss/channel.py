@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 import segno
 from lxml import etree
 from pydantic import Field, field_validator
 
+from publisher.channel import ChannelOptions, Doc, StateChannel
 from publisher.model import PublishedNotice, redact
 
-from ..base import ChannelOptions, Doc, StateChannel
 from .documents import FORMATS, MEDIA, Documents, FeedSettings, FeedSpec, path_of
 from .entries import EntryCache, guid
 from .planner import Planner
@@ -57,30 +57,29 @@ class RssOptions(ChannelOptions):
         return v
 
 
-class RssChannel(StateChannel):
+class RssChannel(StateChannel[RssOptions]):
     type_name = "rss"
     Options: ClassVar[type[ChannelOptions]] = RssOptions
 
-    def __init__(self, *args: object, **kw: object) -> None:
-        super().__init__(*args, **kw)  # type: ignore[arg-type]
-        self.opts: RssOptions = self.options  # type: ignore[assignment]
-        self.folder = self.opts.folder
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.folder = self.options.folder
         site = self.ctx.site
-        seed = self.opts.guid_seed or site.school_name
+        seed = self.options.guid_seed or site.school_name
         prefix = self.folder.strip("/")
         self.base_url = f"{site.base_url}/{prefix}" if prefix else site.base_url
-        self.entries = EntryCache(site, seed, tuple(self.opts.formats))
+        self.entries = EntryCache(site, seed, tuple(self.options.formats))
         self._listing_cache: list[dict[str, object]] | None = None
         self._pages: dict[str, Doc] = {}
         self.documents = Documents(
             FeedSettings(
                 site,
                 self.base_url,
-                self.opts.max_items,
-                self.opts.ttl,
-                self.opts.websub_hub,
-                tuple(self.opts.formats),
-                self.opts.archives,
+                self.options.max_items,
+                self.options.ttl,
+                self.options.websub_hub,
+                tuple(self.options.formats),
+                self.options.archives,
             ),
             self.entries,
             seed,
@@ -91,16 +90,16 @@ class RssChannel(StateChannel):
 
     def feeds(self) -> list[FeedSpec]:
         site = self.ctx.site
-        title = self.opts.title or site.name
-        specs = [FeedSpec("all", title, self.opts.description)]
-        if self.opts.categories:
+        title = self.options.title or site.name
+        specs = [FeedSpec("all", title, self.options.description)]
+        if self.options.categories:
             for slug, name in self.ctx.categories.items():
                 specs.append(
                     FeedSpec(
                         slug, f"{title} · {name}", f"{name}（信息公开事项清单）", "category", slug
                     )
                 )
-        for slug, dept in self.opts.departments.items():
+        for slug, dept in self.options.departments.items():
             specs.append(
                 FeedSpec(
                     f"dept-{slug}", f"{title} · {dept}", f"{dept}发布的公开事项", "department", dept
@@ -124,7 +123,7 @@ class RssChannel(StateChannel):
             self._listing_cache = [self._listing(spec) for spec in self.planner.feeds]
         listing = self._listing_cache
         docs["feeds/feeds.opml"] = Doc("opml", lambda: self._opml(listing))
-        if self.opts.pages:
+        if self.options.pages:
             # pages are lazy too, and kept between builds: only changed notices get new ones
             added, removed = self.planner.last_added, self.planner.last_removed
             if added is None or removed is None:
@@ -165,7 +164,7 @@ class RssChannel(StateChannel):
         return Doc(f"{v.sha256}:{v.previous_sha256}", render)
 
     def _listing(self, spec: FeedSpec) -> dict[str, object]:
-        urls = {fmt: self.documents.url(path_of(spec.key, fmt)) for fmt in self.opts.formats}
+        urls = {fmt: self.documents.url(path_of(spec.key, fmt)) for fmt in self.options.formats}
         main = urls.get("rss") or next(iter(urls.values()))
         qr = segno.make(main, error="m").svg_inline(scale=3, border=2, title=spec.title)
         return {
@@ -179,7 +178,7 @@ class RssChannel(StateChannel):
     def _opml(self, listing: list[dict[str, object]]) -> bytes:
         root = etree.Element("opml", version="2.0")
         head = etree.SubElement(root, "head")
-        etree.SubElement(head, "title").text = self.opts.title or self.ctx.site.name
+        etree.SubElement(head, "title").text = self.options.title or self.ctx.site.name
         body = etree.SubElement(root, "body")
         for feed in listing:
             urls: dict[str, str] = feed["urls"]  # type: ignore[assignment]
@@ -202,7 +201,7 @@ class RssChannel(StateChannel):
 
     def build(self, live: Sequence[PublishedNotice]) -> list[str]:
         changed = super().build(live)
-        if self.opts.websub_hub:
+        if self.options.websub_hub:
             self._ping(
                 [
                     p
@@ -216,13 +215,13 @@ class RssChannel(StateChannel):
 
     def _ping(self, paths: list[str]) -> None:
         """Tell the WebSub hub which subscription documents changed (best effort)."""
-        if not paths or not self.opts.websub_hub:
+        if not paths or not self.options.websub_hub:
             return
         try:
             with httpx.Client(transport=self.ctx.transport, timeout=10) as client:
                 for p in paths:
                     resp = client.post(
-                        self.opts.websub_hub,
+                        self.options.websub_hub,
                         data={"hub.mode": "publish", "hub.url": self.documents.url(p)},
                     )
                     if resp.status_code >= 300:

@@ -18,10 +18,10 @@ from datetime import datetime
 
 from feedgen.feed import FeedGenerator
 
+from publisher.channel import Doc
 from publisher.model import PublishedNotice, SiteInfo
 from publisher.text import xml_safe
 
-from ..base import Doc
 from .entries import FEEDGEN_LOCK, NS_ATOM, EntryCache, guid
 
 FORMATS = ("rss", "atom", "json")

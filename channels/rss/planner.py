@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from publisher.channel import Doc
 from publisher.model import PublishedNotice
 
-from ..base import Doc
 from .documents import Documents, FeedSpec
 
 GroupKey = tuple[str | None, str]

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..base import atomic_write
+from publisher.output import atomic_write
 
 REDIRECT = (
     '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'

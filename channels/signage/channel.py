@@ -11,10 +11,10 @@ from typing import Any, ClassVar
 
 import segno
 
+from publisher.channel import ChannelOptions, StateChannel
 from publisher.errors import ChannelError
 from publisher.model import Alert, PublishedNotice
 
-from ..base import ChannelOptions, StateChannel
 from .bundle import Bundle
 from .fonts import Fonts, find_fonts
 from .layout import Layout, Slide
@@ -24,15 +24,14 @@ from .render import png, poster_pdf, poster_size
 FAR_FUTURE = "9999-12-31T23:59:59+08:00"
 
 
-class SignageChannel(StateChannel):
+class SignageChannel(StateChannel[SignageOptions]):
     type_name = "signage"
     Options: ClassVar[type[ChannelOptions]] = SignageOptions
     shows_alerts = True
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.opts: SignageOptions = self.options  # type: ignore[assignment]
-        self.folder = self.opts.folder
+        self.folder = self.options.folder
         self.alerts: list[Alert] = []
         self._fonts: Fonts | None = None
         self._layouts: dict[str, Layout] = {}
@@ -43,9 +42,13 @@ class SignageChannel(StateChannel):
     # ---------------------------------------------------------------- set-up
 
     @property
+    def profile_names(self) -> list[str]:
+        return [p.name for p in self.options.profiles]
+
+    @property
     def fonts(self) -> Fonts:
         if self._fonts is None:
-            self._fonts = find_fonts(self.opts.font)
+            self._fonts = find_fonts(self.options.font)
         return self._fonts
 
     def unavailable(self) -> str | None:
@@ -71,7 +74,7 @@ class SignageChannel(StateChannel):
     def bundle(self, profile: Profile) -> Bundle:
         if profile.name not in self._bundles:
             self._bundles[profile.name] = Bundle(
-                self.root() / profile.name, self.opts.keep_versions
+                self.root() / profile.name, self.options.keep_versions
             )
         return self._bundles[profile.name]
 
@@ -117,7 +120,7 @@ class SignageChannel(StateChannel):
             if (
                 s.priority == 0
                 and alerts_until
-                and self.opts.alert_mode == "exclusive"
+                and self.options.alert_mode == "exclusive"
                 and (starts is None or starts < alerts_until)
             ):
                 starts = alerts_until  # date-aware players resume after the alert by themselves
@@ -146,7 +149,7 @@ class SignageChannel(StateChannel):
             "version": version,
             "generated_at": generated.isoformat() if generated else None,
             "profile": profile.model_dump(),
-            "alert_mode": self.opts.alert_mode,
+            "alert_mode": self.options.alert_mode,
             "items": items,
         }
 
@@ -191,7 +194,7 @@ class SignageChannel(StateChannel):
                 }
             )
         payload = json.dumps(
-            {"version": manifest["version"], "mode": self.opts.alert_mode, "slides": data},
+            {"version": manifest["version"], "mode": self.options.alert_mode, "slides": data},
             ensure_ascii=False,
             sort_keys=True,
         )
@@ -246,7 +249,7 @@ class SignageChannel(StateChannel):
 
     def build(self, live: Sequence[PublishedNotice]) -> list[str]:
         changed: list[str] = []
-        for profile in self.opts.profiles:
+        for profile in self.options.profiles:
             changed += [f"{profile.name}/{p}" for p in self._export(profile, live)]
         return changed
 
@@ -310,7 +313,7 @@ class SignageChannel(StateChannel):
     def render_documents(self, live: Sequence[PublishedNotice]) -> Mapping[str, bytes]:
         """The version documents of every profile (previews; PNGs are not drawn here)."""
         out: dict[str, bytes] = {}
-        for profile in self.opts.profiles:
+        for profile in self.options.profiles:
             slides = self.rotation(profile, live)
             generated = max((v.updated_at for v in live), default=None)
             manifest = self.manifest(profile, slides, generated)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ..base import ChannelOptions
+from publisher.channel import ChannelOptions
 
 Output = Literal["png", "html", "manifest", "anthias", "concerto", "pdf"]
 DEFAULT_OUTPUTS: tuple[Output, ...] = ("png", "html", "manifest", "anthias", "concerto")

@@ -17,16 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
 from ada_url import URL
 from pydantic import Field, ValidationInfo, field_validator
 
+from publisher.channel import ChannelOptions, MessageChannel, Payload, SecretValue
 from publisher.errors import RenderError
 from publisher.model import Action, Outcome, PublishedNotice, RedactingFilter, Secret, redact
 
-from ..base import ChannelOptions, MessageChannel, Payload, SecretValue
 from .limits import cut_bytes, nbytes, split
 
 # httpx logs every request's URL at INFO, key and all: scrub it at the source
@@ -111,7 +111,10 @@ class Message:
     fields: list[tuple[str, str, int]] = field(default_factory=list)  # (name, value, limit)
 
 
-class WebhookChannel(MessageChannel):
+W = TypeVar("W", bound=WebhookOptions)
+
+
+class WebhookChannel(MessageChannel[W]):
     vendor: ClassVar[str] = ""
     msgtypes: ClassVar[tuple[str, ...]] = ()
     default_msgtype: ClassVar[str] = ""
@@ -123,9 +126,8 @@ class WebhookChannel(MessageChannel):
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.opts: WebhookOptions = self.options  # type: ignore[assignment]
-        self.on_unknown = self.opts.on_unknown
-        self.msgtype = self.opts.msgtype or self.default_msgtype
+        self.on_unknown = self.options.on_unknown
+        self.msgtype = self.options.msgtype or self.default_msgtype
         if self.msgtype not in self.msgtypes:
             raise RenderError(
                 f"channel '{self.name}': msgtype {self.msgtype!r} is not one of "
@@ -140,28 +142,43 @@ class WebhookChannel(MessageChannel):
         """Identifies the robot (for shared rate limits) without revealing its URL."""
         if self.unavailable():
             return f"unconfigured:{self.name}"
-        return hashlib.sha256(self.opts.webhook_url.reveal().encode()).hexdigest()[:32]
+        return hashlib.sha256(self.options.webhook_url.reveal().encode()).hexdigest()[:32]
 
     @property
     def rate_limits(self) -> list[tuple[int, float]]:
-        if not self.opts.rate_limit:
+        if not self.options.rate_limit:
             return []
         limits = dict((s, c) for c, s in self.default_rates)
-        if self.opts.rate_per_minute:
-            limits[60.0] = self.opts.rate_per_minute
-        if self.opts.rate_per_second:
-            limits[1.0] = self.opts.rate_per_second
+        if self.options.rate_per_minute:
+            limits[60.0] = self.options.rate_per_minute
+        if self.options.rate_per_second:
+            limits[1.0] = self.options.rate_per_second
         return sorted(((c, s) for s, c in limits.items()), key=lambda x: x[1])
+
+    @property
+    def digest_enabled(self) -> bool:
+        return self.supports_digest and self.options.digest
+
+    @property
+    def hold_for_digest(self) -> bool:
+        return self.supports_digest and self.options.hold_for_digest
+
+    @property
+    def announces_withdrawal(self) -> bool:
+        return self.options.announce_withdrawal
+
+    def digest_capacity(self) -> int:
+        return self.options.digest_max
 
     @property
     def target(self) -> str:
         if self.unavailable():
             return "(not configured)"
-        return redact(self.opts.webhook_url.reveal())
+        return redact(self.options.webhook_url.reveal())
 
     def content_limit(self, msgtype: str) -> int:
         """Bytes the main text field of ``msgtype`` may hold."""
-        return self.opts.max_bytes or 4096
+        return self.options.max_bytes or 4096
 
     # ---------------------------------------------------------------- what vendors write
 
@@ -233,7 +250,7 @@ class WebhookChannel(MessageChannel):
     # ---------------------------------------------------------------- rendering
 
     def with_keyword(self, text: str) -> str:
-        kw = self.opts.keyword
+        kw = self.options.keyword
         if kw and kw not in text:
             return f"{kw} {text}"
         return text
@@ -251,7 +268,11 @@ class WebhookChannel(MessageChannel):
             return [self._payload(self.card_message(self.msgtype, title, description, notice))]
         template = f"{self.vendor}/{self.msgtype}.j2"
         values = dict(
-            n=notice, notice=n, prefix=prefix, action=str(action), keyword=self.opts.keyword or ""
+            n=notice,
+            notice=n,
+            prefix=prefix,
+            action=str(action),
+            keyword=self.options.keyword or "",
         )
         full = self.with_keyword(self.render_template(template, full=True, **values).strip())
         limit = self.content_limit(self.msgtype)
@@ -259,7 +280,7 @@ class WebhookChannel(MessageChannel):
             self.text_message(self.msgtype, title, full, notice)
         ):
             return [self._payload(self.text_message(self.msgtype, title, full, notice))]
-        if self.opts.long == "card" and self.card_types:
+        if self.options.long == "card" and self.card_types:
             return [
                 self._payload(
                     self.card_message(
@@ -267,7 +288,7 @@ class WebhookChannel(MessageChannel):
                     )
                 )
             ]
-        if self.opts.long == "summary" or action == Action.WITHDRAW:
+        if self.options.long == "summary" or action == Action.WITHDRAW:
             short = self.with_keyword(self.render_template(template, full=False, **values).strip())
             return [
                 self._payload(
@@ -280,7 +301,7 @@ class WebhookChannel(MessageChannel):
         """Pieces of ``full``, each marked (i/N) and carrying the keyword, each within limits."""
         budget = limit
         for _ in range(8):
-            reserve = nbytes(f"({99}/{99}) ") + nbytes(self.opts.keyword or "") + 1
+            reserve = nbytes(f"({99}/{99}) ") + nbytes(self.options.keyword or "") + 1
             pieces = split(full, max(budget - reserve, 64))
             total = len(pieces)
             messages = []
@@ -330,7 +351,7 @@ class WebhookChannel(MessageChannel):
 
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(transport=self.ctx.transport, timeout=self.opts.timeout)
+            self._client = httpx.Client(transport=self.ctx.transport, timeout=self.options.timeout)
         return self._client
 
     def close(self) -> None:
@@ -343,7 +364,7 @@ class WebhookChannel(MessageChannel):
         if reason:
             return Outcome.disabled(reason)
         url, headers, body = self.sign(
-            self.opts.webhook_url.reveal(), payload.body, key, self.ctx.clock.now()
+            self.options.webhook_url.reveal(), payload.body, key, self.ctx.clock.now()
         )
         try:
             resp = self.client().post(

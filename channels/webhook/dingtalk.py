@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import ClassVar
 from urllib.parse import quote_plus
 
+from publisher.channel import ChannelOptions, SecretValue
 from publisher.model import PublishedNotice
 
-from ..base import ChannelOptions, SecretValue
 from .base import Message, WebhookChannel, WebhookOptions
 
 RETRY_CODES = {-1: 5.0, 130101: 600.0, 410100: 600.0}  # too fast: DingTalk blocks ~10 minutes
@@ -32,7 +32,7 @@ class DingTalkOptions(WebhookOptions):
     secret: SecretValue | None = None  # 加签 secret (SEC…), from ${ENV}
 
 
-class DingTalkChannel(WebhookChannel):
+class DingTalkChannel(WebhookChannel[DingTalkOptions]):
     type_name = "dingtalk"
     vendor = "dingtalk"
     Options: ClassVar[type[ChannelOptions]] = DingTalkOptions
@@ -44,7 +44,7 @@ class DingTalkChannel(WebhookChannel):
     disabled_codes = DISABLED_CODES
 
     def content_limit(self, msgtype: str) -> int:
-        return self.opts.max_bytes or 20000  # about 20,000 (uncertain): a setting
+        return self.options.max_bytes or 20000  # about 20,000 (uncertain): a setting
 
     def text_message(
         self, msgtype: str, title: str, content: str, n: PublishedNotice | None
@@ -95,7 +95,7 @@ class DingTalkChannel(WebhookChannel):
     def sign(
         self, url: str, body: bytes, key: str, now: datetime
     ) -> tuple[str, dict[str, str], bytes]:
-        opts: DingTalkOptions = self.opts  # type: ignore[assignment]
+        opts = self.options
         if opts.secret is None:
             return url, {}, body
         secret = opts.secret.reveal()

@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 import httpx
 
+from publisher.channel import ChannelOptions, SecretValue
 from publisher.model import Outcome, PublishedNotice
 
-from ..base import ChannelOptions, SecretValue
 from .base import Message, WebhookChannel, WebhookOptions
 
 RETRY_CODES = {11232: 60.0}  # frequency limited
@@ -32,7 +32,7 @@ class FeishuOptions(WebhookOptions):
     secret: SecretValue | None = None  # 签名校验 secret, from ${ENV}
 
 
-class FeishuChannel(WebhookChannel):
+class FeishuChannel(WebhookChannel[FeishuOptions]):
     type_name = "feishu"
     vendor = "feishu"
     Options: ClassVar[type[ChannelOptions]] = FeishuOptions
@@ -43,7 +43,7 @@ class FeishuChannel(WebhookChannel):
     request_limit = 20_000
 
     def content_limit(self, msgtype: str) -> int:
-        return self.opts.max_bytes or 18_000  # the request as a whole is checked as well
+        return self.options.max_bytes or 18_000  # the request as a whole is checked as well
 
     def markdown(self, msgtype: str) -> bool:
         return msgtype == "interactive"
@@ -111,7 +111,7 @@ class FeishuChannel(WebhookChannel):
     def sign(
         self, url: str, body: bytes, key: str, now: datetime
     ) -> tuple[str, dict[str, str], bytes]:
-        opts: FeishuOptions = self.opts  # type: ignore[assignment]
+        opts = self.options
         if opts.secret is None:
             return url, {}, body
         ts = str(int(now.timestamp()))

@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 import httpx
 
+from publisher.channel import ChannelOptions, Payload, SecretValue
 from publisher.errors import RenderError
 from publisher.model import Action, Outcome, PublishedNotice
 
-from ..base import ChannelOptions, Payload, SecretValue
 from .base import Message, WebhookChannel, WebhookOptions, _dumps
 
 
@@ -30,7 +30,7 @@ class StandardOptions(WebhookOptions):
     digest: bool = False  # receivers want one event per notice
 
 
-class StandardWebhookChannel(WebhookChannel):
+class StandardWebhookChannel(WebhookChannel[StandardOptions]):
     type_name = "webhook"
     vendor = "webhook"
     Options: ClassVar[type[ChannelOptions]] = StandardOptions
@@ -84,10 +84,10 @@ class StandardWebhookChannel(WebhookChannel):
 
     def render(self, notice: PublishedNotice, action: Action) -> list[Payload]:
         body = _dumps(self.event(notice, action))
-        if self.opts.max_bytes and len(body) > self.opts.max_bytes:
+        if self.options.max_bytes and len(body) > self.options.max_bytes:
             raise RenderError(
                 f"channel '{self.name}': event is {len(body)} bytes, over "
-                f"max_bytes {self.opts.max_bytes}"
+                f"max_bytes {self.options.max_bytes}"
             )
         return [Payload(self.target, "application/json", body, label="event")]
 
@@ -111,7 +111,7 @@ class StandardWebhookChannel(WebhookChannel):
     def sign(
         self, url: str, body: bytes, key: str, now: datetime
     ) -> tuple[str, dict[str, str], bytes]:
-        opts: StandardOptions = self.opts  # type: ignore[assignment]
+        opts = self.options
         msg_id = self.message_id(key or hashlib.sha256(body).hexdigest())
         ts = str(int(now.timestamp()))
         headers = {"webhook-id": msg_id, "webhook-timestamp": ts}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from publisher.channel import ChannelOptions
 from publisher.model import PublishedNotice
 
-from ..base import ChannelOptions
 from .base import Message, WebhookChannel, WebhookOptions
 from .limits import cut_bytes
 
@@ -31,7 +31,7 @@ class WeComOptions(WebhookOptions):
     picurl: str = ""
 
 
-class WeComChannel(WebhookChannel):
+class WeComChannel(WebhookChannel[WeComOptions]):
     type_name = "wecom"
     vendor = "wecom"
     Options: ClassVar[type[ChannelOptions]] = WeComOptions
@@ -45,7 +45,7 @@ class WeComChannel(WebhookChannel):
     rejected_statuses = (401, 403, 404)
 
     def content_limit(self, msgtype: str) -> int:
-        return self.opts.max_bytes or LIMITS.get(msgtype, 4096)
+        return self.options.max_bytes or LIMITS.get(msgtype, 4096)
 
     def markdown(self, msgtype: str) -> bool:
         return msgtype in ("markdown", "markdown_v2")
@@ -62,7 +62,7 @@ class WeComChannel(WebhookChannel):
         )
 
     def _article(self, title: str, description: str, url: str) -> dict[str, Any]:
-        opts: WeComOptions = self.opts  # type: ignore[assignment]
+        opts = self.options
         article = {
             "title": cut_bytes(title, NEWS_TITLE_MAX),
             "description": cut_bytes(description, NEWS_DESC_MAX),
@@ -121,7 +121,7 @@ class WeComChannel(WebhookChannel):
         return super().digest_message(title, items)
 
     def digest_capacity(self) -> int:
-        return NEWS_ARTICLES_MAX if self.msgtype in self.card_types else self.opts.digest_max
+        return NEWS_ARTICLES_MAX if self.msgtype in self.card_types else self.options.digest_max
 
 
 def _chars(s: str, n: int) -> str:

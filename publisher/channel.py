@@ -8,28 +8,27 @@ implementation writes one or two small methods:
 - ``StateChannel.render_documents(live)`` → ``{relative path: bytes}``
 - ``MessageChannel.render(notice, action)`` → payloads, and ``send(payload)`` → ``Outcome``
 
-Channels import ``publisher.model``, ``publisher.errors`` and this module, nothing deeper.
+Channels import this module and the core's leaf modules (``publisher.model``,
+``publisher.errors``, ``publisher.text``, ``publisher.output``), nothing deeper; the core
+reaches a channel implementation only through the registry at the end of this module.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import tempfile
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple
+from typing import Annotated, Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
 import httpx
 import jinja2
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
-from publisher.errors import ChannelNotConfigured, RenderError
-from publisher.model import (
+from .errors import ChannelNotConfigured, RenderError, UnknownChannelType
+from .model import (
     Action,
     Alert,
     Clock,
@@ -41,6 +40,7 @@ from publisher.model import (
     redact,
     secret_from_config,
 )
+from .output import write_tree
 
 SecretValue = Annotated[
     Secret,
@@ -53,6 +53,9 @@ class ChannelOptions(BaseModel):
     """Base of each channel's ``options:`` block; unknown keys are errors (typos show)."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+
+OptionsT = TypeVar("OptionsT", bound=ChannelOptions)
 
 
 @dataclass
@@ -92,14 +95,16 @@ class Payload:
         return self.body.decode("utf-8", errors="replace")
 
 
-class Channel(ABC):
+class Channel(ABC, Generic[OptionsT]):
+    """``OptionsT`` is the channel's options type; ``Options`` is the same class, for validation."""
+
     type_name: ClassVar[str]
     kind: ClassVar[Literal["state", "message"]]
     Options: ClassVar[type[ChannelOptions]] = ChannelOptions
 
-    def __init__(self, name: str, options: ChannelOptions, ctx: ChannelContext) -> None:
+    def __init__(self, name: str, options: OptionsT, ctx: ChannelContext) -> None:
         self.name = name
-        self.options = options
+        self.options: OptionsT = options
         self.ctx = ctx
 
     # --------------------------------------------------------------- configuration state
@@ -119,7 +124,7 @@ class Channel(ABC):
         if reason:
             raise ChannelNotConfigured(f"channel '{self.name}' is not configured: {reason}")
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections; the default has none."""
 
     # --------------------------------------------------------------- templates
@@ -141,13 +146,13 @@ class Channel(ABC):
             ) from None
 
 
-class StateChannel(Channel):
+class StateChannel(Channel[OptionsT]):
     """Shows 'the set of live notices now'. Rebuilding with no change writes nothing."""
 
     kind: ClassVar[Literal["state", "message"]] = "state"
     folder: str = ""  # below the output folder; set by the implementation from its options
 
-    def __init__(self, name: str, options: ChannelOptions, ctx: ChannelContext) -> None:
+    def __init__(self, name: str, options: OptionsT, ctx: ChannelContext) -> None:
         super().__init__(name, options, ctx)
         self._written: dict[str, str] = {}  # path → key of the Doc last written there
         self._owned: set[str] | None = None  # what the last build left in the folder
@@ -161,6 +166,11 @@ class StateChannel(Channel):
 
     def set_alerts(self, alerts: Sequence[Alert]) -> None:
         """Channels that show alerts (signage) keep them for the next build."""
+
+    @property
+    def profile_names(self) -> list[str]:
+        """The screen profiles an alert can be aimed at (signage); none by default."""
+        return []
 
     def root(self) -> Path:
         return self.ctx.output_dir / self.folder
@@ -198,7 +208,7 @@ class StateChannel(Channel):
         }
 
 
-class MessageChannel(Channel):
+class MessageChannel(Channel[OptionsT]):
     """Sends one message per notice version; what was sent cannot be taken back."""
 
     kind: ClassVar[Literal["state", "message"]] = "message"
@@ -230,14 +240,21 @@ class MessageChannel(Channel):
 
     @property
     def digest_enabled(self) -> bool:
-        return self.supports_digest and bool(getattr(self.options, "digest", False))
+        """Due notices may go out folded into one message (robots, by option)."""
+        return False
 
     @property
     def hold_for_digest(self) -> bool:
-        return self.supports_digest and bool(getattr(self.options, "hold_for_digest", False))
+        """Notices wait for the scheduled digest instead of going out one by one."""
+        return False
+
+    @property
+    def announces_withdrawal(self) -> bool:
+        """A withdrawal is announced where the notice was sent."""
+        return False
 
     def digest_capacity(self) -> int:
-        return int(getattr(self.options, "digest_max", 8))
+        return 8
 
     def digest_fits(self, notices: Sequence[PublishedNotice], when: datetime) -> bool:
         return len(notices) <= self.digest_capacity()
@@ -249,75 +266,38 @@ class MessageChannel(Channel):
         raise NotImplementedError(f"channel '{self.name}' does not send alerts")
 
 
-# ------------------------------------------------------------------- atomic file output
+# what the core holds: a channel of any options type
+AnyChannel = Channel[Any]
+AnyStateChannel = StateChannel[Any]
+AnyMessageChannel = MessageChannel[Any]
 
 
-def write_tree(
-    root: Path,
-    docs: Mapping[str, bytes],
-    owner: str,
-    keep: set[str] | None = None,
-    previous: set[str] | None = None,
-) -> list[str]:
-    """Make ``root`` hold exactly ``docs`` (plus ``keep``, files this owner wrote earlier and
-    still wants, and foreign files it never wrote).
+# ------------------------------------------------------------------- the registry
 
-    Each file is written to a temporary name in its folder and renamed over the old one, so a
-    reader (nginx, a screen) never sees half a file. Files are only rewritten when their bytes
-    change, so an unchanged rebuild touches nothing (and keeps mtimes, ETags, caches).
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    changed: list[str] = []
-    for rel in sorted(docs):
-        target = _inside(root, rel)
-        data = docs[rel]
-        try:
-            # same size: compare the bytes; a different size is a change, no need to read
-            if target.stat().st_size == len(data) and target.read_bytes() == data:
-                continue
-        except OSError:
-            pass
-        atomic_write(target, data)
-        changed.append(rel)
-    # which files this owner wrote last time: only those are ever deleted (several channels
-    # and the web server's own files may share one folder)
-    owned_file = root / f".publisher-files.{owner}.json"
-    if previous is None:  # the caller does not know: read what the last build listed
-        try:
-            previous = set(json.loads(owned_file.read_text("utf-8")))
-        except (OSError, ValueError):
-            previous = set()
-    wanted = set(docs) | (keep or set())
-    for rel in sorted(previous - wanted):
-        try:
-            _inside(root, rel).unlink()
-            changed.append(rel)
-        except (OSError, ValueError):
-            pass
-    listing = json.dumps(sorted(wanted), ensure_ascii=False).encode("utf-8")
-    if previous != wanted:
-        atomic_write(owned_file, listing)
-    return changed
+# a channel type name → "module:Class". Adding a channel is one module (plus its templates) and
+# one line here; classes are imported on first use, so a channel whose dependency is missing
+# only fails when a site configures it
+REGISTRY: dict[str, str] = {
+    "rss": "channels.rss:RssChannel",
+    "signage": "channels.signage:SignageChannel",
+    "wecom": "channels.webhook.wecom:WeComChannel",
+    "dingtalk": "channels.webhook.dingtalk:DingTalkChannel",
+    "feishu": "channels.webhook.feishu:FeishuChannel",
+    "lark": "channels.webhook.feishu:LarkChannel",
+    "webhook": "channels.webhook.standard:StandardWebhookChannel",
+}
 
 
-def _inside(root: Path, rel: str) -> Path:
-    target = (root / rel).resolve()
-    if not target.is_relative_to(root.resolve()):
-        raise ValueError(f"refusing to write outside the output folder: {rel!r}")
-    return target
+def channel_types() -> list[str]:
+    return sorted(REGISTRY)
 
 
-def atomic_write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+def channel_class(type_name: str) -> type[AnyChannel]:
+    """The class of a channel type; ``UnknownChannelType`` lists the valid names."""
     try:
-        # no fsync: the rename is what readers need (never half a file); after a power loss a
-        # damaged file differs from what the next build renders, so it is simply rewritten
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        target = REGISTRY[type_name]
+    except KeyError:
+        raise UnknownChannelType(type_name, list(REGISTRY)) from None
+    module_name, _, attr = target.partition(":")
+    cls: type[AnyChannel] = getattr(importlib.import_module(module_name), attr)
+    return cls

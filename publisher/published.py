@@ -21,7 +21,7 @@ def notice_url(site: SiteInfo, notice_id: str, own_url: str = "") -> str:
     return own_url or f"{site.base_url}/notices/{notice_id}.html"
 
 
-class Views:
+class PublishedViews:
     """Builds (and caches, by version hash) the view of approved versions."""
 
     def __init__(self, site: SiteInfo, catalogue: Catalogue, cache_size: int = 50_000) -> None:

@@ -1,40 +1,37 @@
-"""Message channels in the engine: rate limits shared through the store, digests, alerts.
+"""Message channels in the engine: rate limits shared through the store, digests.
 
 For each robot the engine claims the due deliveries in publish order and sends them one by one,
 taking a token from the robot's window in the store before every request (so several instances
 stay within 20 a minute together). When more notices are due than the robot may take now, they
 are folded into digest messages. When a channel's configuration turns out wrong, it is paused
-for everyone and, if configured, an alert goes out through another channel.
+for everyone and, if configured, a person is told (``operator.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from channels.base import MessageChannel, Payload
-
-from .errors import ChannelError, NotApproved
-from .model import Action, Delivery, Outcome, OutcomeKind, PublishedNotice, redact
-
-if TYPE_CHECKING:
-    from .engine import ChannelReport, Engine
-
-log = logging.getLogger("publisher.engine")
+from ..channel import AnyMessageChannel
+from ..errors import ChannelError, NotApproved
+from ..model import Action, Delivery, Outcome, OutcomeKind, PublishedNotice
+from .context import EngineContext
+from .outcomes import Outcomes
+from .reports import ChannelReport
 
 
 class MessageSender:
-    """The message-channel half of :class:`publisher.engine.Engine`."""
+    """Message channels (robots, webhooks): claim due deliveries, render, take a token from
+    the robot's rate window, send, record."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    def __init__(self, ctx: EngineContext, outcomes: Outcomes) -> None:
+        self.ctx = ctx
+        self.outcomes = outcomes
 
     def run(
         self,
-        ch: MessageChannel,
+        ch: AnyMessageChannel,
         report: ChannelReport,
         digest: bool = False,
         push: Sequence[int] | None = None,
@@ -44,43 +41,43 @@ class MessageSender:
             report.note = "waits for its digest schedule"
             return
         try:
-            while not self.e.stopping.is_set():
-                now = self.e.clock.now()
-                batch = self.e.store.claim(
-                    ch.name, now, self.e.cfg.lease, self.e.cfg.batch, self.e.worker, ids=push
+            while not self.ctx.stopping.is_set():
+                now = self.ctx.clock.now()
+                batch = self.ctx.store.claim(
+                    ch.name, now, self.ctx.cfg.lease, self.ctx.cfg.batch, self.ctx.worker, ids=push
                 )
                 if not batch:
                     return
                 groups = self._groups(ch, batch, now, digest)
                 for i, group in enumerate(groups):
                     # stopping (SIGTERM): finish the send in hand, give the rest back now
-                    stop = self.e.stopping.is_set() or (
+                    stop = self.ctx.stopping.is_set() or (
                         self._send_digest(ch, group, report)
                         if len(group) > 1
                         else self._send_one(ch, group[0], report)
                     )
                     if stop:
-                        start = i + 1 if not self.e.stopping.is_set() else i
+                        start = i + 1 if not self.ctx.stopping.is_set() else i
                         rest = [d.id for g in groups[start:] for d in g]
-                        self.e.store.release(rest, self.e.clock.now())
+                        self.ctx.store.release(rest, self.ctx.clock.now())
                         return
-                if len(batch) < self.e.cfg.batch:
+                if len(batch) < self.ctx.cfg.batch:
                     return
         finally:
             # come back when the next pending delivery becomes due (a retry, a publish time)
-            due = self.e.store.next_due(ch.name, self.e.clock.now())
+            due = self.ctx.store.next_due(ch.name, self.ctx.clock.now())
             if due is not None and (report.wake_at is None or due < report.wake_at):
                 report.wake_at = due
 
     def _groups(
-        self, ch: MessageChannel, batch: list[Delivery], now: datetime, digest: bool
+        self, ch: AnyMessageChannel, batch: list[Delivery], now: datetime, digest: bool
     ) -> list[list[Delivery]]:
         """Each delivery alone, or, when more are due than the robot may take now (or a digest
         job runs), publications folded into digests, in publish order."""
         if not ch.digest_enabled and not (digest and ch.supports_digest):
             return [[d] for d in batch]
         foldable = [d for d in batch if d.action == Action.PUBLISH and d.parts_sent == 0]
-        budget = self.e.store.rate_budget(ch.robot_key, ch.rate_limits, now)
+        budget = self.ctx.store.rate_budget(ch.robot_key, ch.rate_limits, now)
         if not digest and len(batch) <= budget:
             return [[d] for d in batch]
         groups: list[list[Delivery]] = [[d] for d in batch if d not in foldable]
@@ -93,21 +90,21 @@ class MessageSender:
     # ---------------------------------------------------------------- one notice
 
     def _views(
-        self, ch: MessageChannel, d: Delivery, report: ChannelReport
+        self, ch: AnyMessageChannel, d: Delivery, report: ChannelReport
     ) -> PublishedNotice | None:
         """The approved view to send, or None when the delivery was settled instead."""
-        now = self.e.clock.now()
-        notice = self.e.store.notice(d.notice_id)
-        version = self.e.store.version(d.sha256)
+        now = self.ctx.clock.now()
+        notice = self.ctx.store.notice(d.notice_id)
+        version = self.ctx.store.version(d.sha256)
         if d.action == Action.PUBLISH and (
             notice.withdrawn_at is not None or (version.expires_at and version.expires_at <= now)
         ):
-            self.e.settle_not_live(ch, d, report)
+            self.outcomes.settle_not_live(ch, d, report)
             return None
-        previous = self.e.store.sent_before(d.notice_id, ch.name, d.sha256)
-        return self.e.views.published(version, previous)
+        previous = self.ctx.store.sent_before(d.notice_id, ch.name, d.sha256)
+        return self.ctx.views.published(version, previous)
 
-    def _send_one(self, ch: MessageChannel, d: Delivery, report: ChannelReport) -> bool:
+    def _send_one(self, ch: AnyMessageChannel, d: Delivery, report: ChannelReport) -> bool:
         """Send one delivery; True when the channel must stop for now."""
         try:
             view = self._views(ch, d, report)
@@ -115,41 +112,41 @@ class MessageSender:
                 return False
             payloads = ch.render(view, d.action)
         except NotApproved as exc:
-            return self.e.apply(ch, d, Outcome.failed(str(exc)), report)
+            return self.outcomes.apply(ch, d, Outcome.failed(str(exc)), report)
         except ChannelError as exc:
-            return self.e.apply(ch, d, Outcome.failed(f"cannot render: {exc}"), report)
+            return self.outcomes.apply(ch, d, Outcome.failed(f"cannot render: {exc}"), report)
         outcome = Outcome.sent()
         parts = d.parts_sent
         for payload in payloads[parts:]:
             if self._wait_for_token(ch, report):
-                self.e.store.release([d.id], self.e.clock.now())  # parts sent so far are kept
+                self.ctx.store.release([d.id], self.ctx.clock.now())  # parts sent so far are kept
                 return True
-            self.e.store.mark_sending(d.id, self.e.clock.now())
+            self.ctx.store.mark_sending(d.id, self.ctx.clock.now())
             outcome = ch.send(payload, key=f"{d.id}.{parts}")
             if outcome.kind != OutcomeKind.SENT:
                 break
             parts += 1
             if len(payloads) > 1:
-                self.e.store.set_parts_sent(d.id, parts, self.e.clock.now())
-        return self.e.apply(ch, d, outcome, report, parts=parts, total_parts=len(payloads))
+                self.ctx.store.set_parts_sent(d.id, parts, self.ctx.clock.now())
+        return self.outcomes.apply(ch, d, outcome, report, parts=parts, total_parts=len(payloads))
 
     # ---------------------------------------------------------------- digests
 
     def _send_digest(
-        self, ch: MessageChannel, group: list[Delivery], report: ChannelReport
+        self, ch: AnyMessageChannel, group: list[Delivery], report: ChannelReport
     ) -> bool:
         live: list[tuple[Delivery, PublishedNotice]] = []
         for d in group:
             try:
                 view = self._views(ch, d, report)
             except NotApproved as exc:
-                self.e.apply(ch, d, Outcome.failed(str(exc)), report)
+                self.outcomes.apply(ch, d, Outcome.failed(str(exc)), report)
                 continue
             if view is not None:
                 live.append((d, view))
         stop = False
         while live and not stop:
-            now = self.e.clock.now()
+            now = self.ctx.clock.now()
             take = len(live)
             while take > 1 and not ch.digest_fits([v for _, v in live[:take]], now):
                 take -= 1
@@ -161,76 +158,39 @@ class MessageSender:
                 payload = ch.render_digest([v for _, v in part], now)
             except ChannelError as exc:
                 for d, _ in part:
-                    self.e.apply(ch, d, Outcome.failed(f"cannot render digest: {exc}"), report)
+                    self.outcomes.apply(
+                        ch, d, Outcome.failed(f"cannot render digest: {exc}"), report
+                    )
                 continue
             if self._wait_for_token(ch, report):
-                self.e.store.release([d.id for d, _ in part + live], self.e.clock.now())
+                self.ctx.store.release([d.id for d, _ in part + live], self.ctx.clock.now())
                 return True
             key = (
                 "digest:"
                 + hashlib.sha256(",".join(str(d.id) for d, _ in part).encode()).hexdigest()[:16]
             )
             for d, _ in part:
-                self.e.store.mark_sending(d.id, self.e.clock.now())
+                self.ctx.store.mark_sending(d.id, self.ctx.clock.now())
             outcome = ch.send(payload, key=key)
             for d, _ in part:
-                stop = self.e.apply(ch, d, outcome, report, digest=len(part)) or stop
+                stop = self.outcomes.apply(ch, d, outcome, report, digest=len(part)) or stop
             if stop:
-                self.e.store.release([d.id for d, _ in live], self.e.clock.now())
+                self.ctx.store.release([d.id for d, _ in live], self.ctx.clock.now())
         return stop
 
     # ---------------------------------------------------------------- rate limits
 
-    def _wait_for_token(self, ch: MessageChannel, report: ChannelReport) -> bool:
+    def _wait_for_token(self, ch: AnyMessageChannel, report: ChannelReport) -> bool:
         """Take a send from the robot's window; True (and the time to come back noted) when
         the window is full."""
         limits = ch.rate_limits
         if not limits:
             return False
-        free_at = self.e.store.take_token(ch.robot_key, limits, self.e.clock.now())
+        free_at = self.ctx.store.take_token(ch.robot_key, limits, self.ctx.clock.now())
         if free_at is None:
             return False
         report.wake_at = free_at if report.wake_at is None else min(report.wake_at, free_at)
         report.note = (
-            f"rate limit: next send at {free_at.astimezone(self.e.clock.now().tzinfo):%H:%M:%S}"
+            f"rate limit: next send at {free_at.astimezone(self.ctx.clock.now().tzinfo):%H:%M:%S}"
         )
         return True
-
-    # ---------------------------------------------------------------- alerts
-
-    def alert(self, paused: MessageChannel, reason: str) -> None:
-        """Tell a person through the alert channel that ``paused`` stopped (best effort)."""
-        name = self.e.cfg.alert_channel
-        target = self.e.channels.get(name) if name else None
-        if target is None or target is paused or not isinstance(target, MessageChannel):
-            return
-        if target.unavailable():
-            log.error("alert channel %s is not configured; cannot report %s", name, paused.name)
-            return
-        now = self.e.clock.now()
-        text = (
-            f"【信息公开发布系统告警】渠道 {paused.name} 已暂停：{redact(reason)}。"
-            f"修正配置后运行 publisher retry --channel {paused.name}"
-        )
-        try:
-            payload: Payload = target.render_alert(text)
-        except (ChannelError, NotImplementedError) as exc:
-            log.error("alert channel %s cannot send alerts: %s", name, exc)
-            return
-        limits = target.rate_limits
-        if limits and self.e.store.take_token(target.robot_key, limits, now) is not None:
-            log.error(
-                "alert channel %s is at its rate limit; alert for %s not sent", name, paused.name
-            )
-            return
-        outcome = target.send(payload, key=f"alert:{paused.name}:{now.isoformat()}")
-        self.e.store.audit(
-            now,
-            "alert",
-            channel=paused.name,
-            via=name,
-            outcome=str(outcome.kind),
-            reason=redact(reason),
-        )
-        if outcome.kind != OutcomeKind.SENT:
-            log.error("alert through %s failed: %s", name, redact(outcome.reason))
