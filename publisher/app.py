@@ -34,10 +34,11 @@ from .engine import Engine, TickReport
 from .errors import NotApproved, NotFound, NoticeError, PublisherError, ReviewError
 from .items import canonical, content_hash, load_folder
 from .mediatypes import content_type
-from .model import Action, Clock, DeliveryState, Notice, Severity, redact
+from .model import Action, Clock, DeliveryState, Notice, Severity
 from .published import PublishedViews
-from .review import Gate, ReviewReport
+from .review import Gate, ReviewReport, require_passing
 from .roster import current_os_user
+from .secrets import redact
 from .store import ApprovalResult, Store
 from .store import backup as backups
 from .templating import make_environment
@@ -601,18 +602,7 @@ class Publisher:
             publish_at=now,
             lines={"title": 1, "body": 1},
         )
-        findings = run_rules(pseudo, self.gate.lint)
-        blocked = sorted(
-            {f.rule for f in findings if f.severity == Severity.BLOCK} - set(allow or {})
-        )
-        if blocked:
-            from .errors import BlockedByFindings
-
-            raise BlockedByFindings(
-                blocked,
-                "the alert text has blocking finding(s) "
-                f"{', '.join(blocked)}; fix it or pass --allow RULE --reason",
-            )
+        require_passing(run_rules(pseudo, self.gate.lint), allow or {}, "alert", "its text")
         alert_id = self.store.add_alert(text, now, until, profiles, actor, now)
         self.guard_output()
         self.engine.tick(only=screens, force_build=True)  # on the screens within this call

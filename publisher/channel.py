@@ -28,19 +28,9 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
 from .errors import ChannelNotConfigured, RenderError, UnknownChannelType
-from .model import (
-    Action,
-    Alert,
-    Clock,
-    MissingSecret,
-    Outcome,
-    PublishedNotice,
-    Secret,
-    SiteInfo,
-    redact,
-    secret_from_config,
-)
+from .model import Action, Alert, Clock, Outcome, PublishedNotice, SiteInfo
 from .output import write_tree
+from .secrets import MissingSecret, Secret, redact, secret_from_config
 
 SecretValue = Annotated[
     Secret,

@@ -18,7 +18,7 @@ from typing import Any
 from . import __version__
 from .commands import COMMANDS
 from .errors import ErrorSet, Located, PublisherError
-from .model import RedactingFilter, redact
+from .secrets import RedactingFilter, redact
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

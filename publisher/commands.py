@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import NotFound, PublisherError
-from .model import DeliveryState, redact
+from .model import DeliveryState
+from .monitoring import status_row
+from .secrets import redact
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Handler, str]] = {}
@@ -319,22 +321,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     with _app(args) as app:
         statuses = app.status()
         if args.json:
-            out(
-                json.dumps(
-                    [
-                        {
-                            "channel": s.name,
-                            "type": s.type,
-                            "counts": s.counts,
-                            "paused": s.paused,
-                            "not_configured": s.not_configured,
-                        }
-                        for s in statuses
-                    ],
-                    ensure_ascii=False,
-                    indent=1,
-                )
-            )
+            out(json.dumps([status_row(s) for s in statuses], ensure_ascii=False, indent=1))
             return 0
         cols = [
             DeliveryState.PENDING,

@@ -6,7 +6,6 @@ obvious. Secrets come from ``${ENV}`` references and are never shown back.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from . import yamlsrc
 from .catalogue import Catalogue, load_catalogue
 from .channel import ChannelOptions, MessageChannel, channel_class
 from .errors import CatalogueError, ConfigError, ErrorSet, Located, UnknownChannelType
-from .model import Notice, Secret, SiteInfo
+from .model import Notice, SiteInfo
+from .secrets import expand_env
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -36,19 +36,6 @@ def parse_duration(value: object) -> float:
     if not m:
         raise ValueError(f"{value!r} is not a duration (write 30s, 5m, 1h, 2d)")
     return float(m[1]) * _UNITS[m[2]]
-
-
-def expand_env(value: str, where: str) -> str:
-    """Expand ``${VAR}`` in a non-secret-typed setting; the values are still treated as secrets."""
-
-    def sub(m: re.Match[str]) -> str:
-        v = os.environ.get(m[1])
-        if v is None:
-            raise ValueError(f"environment variable {m[1]} is not set (used in {where})")
-        Secret(v, m[1])  # registers it for redaction
-        return v
-
-    return _ENV_REF.sub(sub, value)
 
 
 class _Model(BaseModel):

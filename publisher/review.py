@@ -190,17 +190,7 @@ class Gate:
                     f"{last[0][:12]}, the file is now {sha[:12]}); review it again before "
                     "approving"
                 )
-        findings = self.findings(notice)
-        blocked = sorted({f.rule for f in findings if f.severity == Severity.BLOCK} - set(allow))
-        if blocked:
-            raise BlockedByFindings(
-                blocked,
-                f"{notice.id}: blocking finding(s) {', '.join(blocked)}; fix the notice, or "
-                "pass --allow RULE --reason '…' for each after checking it by hand",
-            )
-        for rule, reason in allow.items():
-            if not reason.strip():
-                raise ReviewError(f"--allow {rule} needs a --reason that will be recorded")
+        require_passing(self.findings(notice), allow, f"{notice.id}", "the notice")
         if not any(r.strip() for r in reviewers):
             raise ReviewError("approval needs a reviewer's name (--reviewer NAME)")
         return self.store.approve(
@@ -217,3 +207,20 @@ class Gate:
             channels=self.settings.route(notice),
             now=self.clock.now(),
         )
+
+
+def require_passing(
+    findings: Sequence[Finding], allow: Mapping[str, str], subject: str, what: str
+) -> None:
+    """The one gate: every blocking finding's rule allowed by name, each with a reason that
+    will be recorded; else ``BlockedByFindings`` naming the rules."""
+    blocked = sorted({f.rule for f in findings if f.severity == Severity.BLOCK} - set(allow))
+    if blocked:
+        raise BlockedByFindings(
+            blocked,
+            f"{subject}: blocking finding(s) {', '.join(blocked)}; fix {what}, or pass "
+            "--allow RULE --reason '…' for each after checking it by hand",
+        )
+    for rule, reason in allow.items():
+        if not reason.strip():
+            raise ReviewError(f"--allow {rule} needs a --reason that will be recorded")

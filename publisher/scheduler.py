@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -24,7 +24,8 @@ from .app import Publisher
 from .config import ScheduleConfig
 from .engine import TickReport, default_worker_id
 from .errors import PublisherError
-from .model import redact
+from .monitoring import Passes, health, metrics, status_document
+from .secrets import redact
 from .server import Server
 
 log = logging.getLogger("publisher.scheduler")
@@ -43,17 +44,11 @@ class Runner:
         self.settings = app.settings
         self.instance = default_worker_id()
         self.stopping = threading.Event()
-        self.last_tick: datetime | None = None
-        self.last_report: TickReport | None = None
+        self.passes = Passes()  # how the passes went: /health, /metrics
         self._lock = threading.Lock()  # one pass at a time in this process
         self._listener: threading.Thread | None = None
         self.abandoned = False  # stop() gave up waiting for a pass (a send that hangs)
         self._said: dict[str, set[str]] = {}
-        # passes in a row that failed (an exception, or a channel that crashed), and why:
-        # /health answers 503 from FAILING_PASSES on, so a monitor sees a bot that runs but
-        # does not publish
-        self.failed_passes = 0
-        self.failure = ""
         self.scheduler = BackgroundScheduler(timezone=self.settings.tz)
         srv = self.settings.model.server
         self.server: Server | None = None
@@ -135,10 +130,10 @@ class Runner:
             if crashed:
                 self._failed("; ".join(crashed))
             else:
-                self.failed_passes, self.failure = 0, ""
+                self.passes.ok()
                 self._said.pop("failure", None)
-            self.last_tick = self.app.clock.now()
-            self.last_report = tick
+            self.passes.last_at = self.app.clock.now()
+            self.passes.last_report = tick
             for name, r in tick.channels.items():
                 if r.outcomes or r.changed_files:
                     log.info(
@@ -179,102 +174,23 @@ class Runner:
 
     # ---------------------------------------------------------------- health
 
-    FAILING_PASSES = 3
+    FAILING_PASSES = Passes.FAILING
+
+    @property
+    def failed_passes(self) -> int:
+        return self.passes.failed
 
     def _failed(self, reason: str) -> None:
-        self.failed_passes += 1
-        self.failure = reason[:500]
+        self.passes.fail(reason)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        body: dict[str, Any] = {"instance": self.instance}
-        ok = True
-        try:
-            self.app.store.check_file()
-            statuses = self.app.status()
-            body["store"] = "ok"
-        except PublisherError as exc:
-            return False, {"store": redact(str(exc))}
-        body["scheduler"] = "running" if self.scheduler.running else "stopped"
-        ok = ok and self.scheduler.running
-        if self.failed_passes >= self.FAILING_PASSES:
-            ok = False
-            body["failing"] = {"passes": self.failed_passes, "reason": self.failure}
-        body["last_tick"] = self.last_tick.isoformat() if self.last_tick else None
-        body["paused"] = {s.name: s.paused for s in statuses if s.paused}
-        body["not_configured"] = {s.name: s.not_configured for s in statuses if s.not_configured}
-        return ok, body
+        return health(self.app, self.passes, self.scheduler.running, self.instance)
 
     def metrics(self) -> str:
-        """Prometheus text exposition: deliveries, queue depth, interruptions, lag, passes."""
-        store = self.app.store
-        now = self.app.clock.now()
-        lines = [
-            "# HELP publisher_deliveries Deliveries by channel and state.",
-            "# TYPE publisher_deliveries gauge",
-        ]
-        for channel, states in sorted(store.delivery_counts().items()):
-            for state, n in sorted(states.items()):
-                lines.append(f'publisher_deliveries{{channel="{channel}",state="{state}"}} {n}')
-        lines += [
-            "# HELP publisher_queue_depth Deliveries due now and not yet done.",
-            "# TYPE publisher_queue_depth gauge",
-        ]
-        depth = store.queue_depth(now)
-        for channel in self.settings.channels:
-            lines.append(f'publisher_queue_depth{{channel="{channel}"}} {depth.get(channel, 0)}')
-        lines += [
-            "# HELP publisher_interrupted_sends_total Sends that began and were never "
-            "recorded (a worker died in between): possible duplicates.",
-            "# TYPE publisher_interrupted_sends_total counter",
-        ]
-        for channel, n in sorted(store.interrupted_counts().items()):
-            lines.append(f'publisher_interrupted_sends_total{{channel="{channel}"}} {n}')
-        lines += [
-            "# HELP publisher_channel_paused 1 while a channel is paused.",
-            "# TYPE publisher_channel_paused gauge",
-        ]
-        for s in self.app.status():
-            lines.append(f'publisher_channel_paused{{channel="{s.name}"}} {int(bool(s.paused))}')
-        lines += [
-            "# HELP publisher_publish_lag_seconds Due time to sent, last hour.",
-            "# TYPE publisher_publish_lag_seconds summary",
-        ]
-        for channel, lags in sorted(store.publish_lags(now - timedelta(hours=1)).items()):
-            lags.sort()
-            for q in (0.5, 0.99):
-                v = lags[min(len(lags) - 1, int(q * len(lags)))]
-                lines.append(
-                    f'publisher_publish_lag_seconds{{channel="{channel}",quantile="{q}"}} {v:.3f}'
-                )
-            lines.append(f'publisher_publish_lag_seconds_count{{channel="{channel}"}} {len(lags)}')
-        if self.last_report is not None:
-            lines += [
-                "# HELP publisher_pass_seconds Time each channel took in the last pass.",
-                "# TYPE publisher_pass_seconds gauge",
-            ]
-            for name, r in sorted(self.last_report.channels.items()):
-                lines.append(f'publisher_pass_seconds{{channel="{name}"}} {r.seconds}')
-        if self.last_tick is not None:
-            lines += [
-                "# TYPE publisher_last_pass_timestamp_seconds gauge",
-                f"publisher_last_pass_timestamp_seconds {self.last_tick.timestamp():.0f}",
-            ]
-        return "\n".join(lines) + "\n"
+        return metrics(self.app, self.passes)
 
     def status_json(self) -> dict[str, Any]:
-        return {
-            "channels": [
-                {
-                    "name": s.name,
-                    "type": s.type,
-                    "counts": s.counts,
-                    "paused": s.paused,
-                    "not_configured": s.not_configured,
-                    "built_at": s.built_at.isoformat() if s.built_at else None,
-                }
-                for s in self.app.status()
-            ]
-        }
+        return status_document(self.app)
 
     # ---------------------------------------------------------------- life cycle
 

@@ -107,7 +107,7 @@ def test_text_logs_redact_secrets_inside_tracebacks(capsys: pytest.CaptureFixtur
     import logging
 
     from publisher.cli import setup_logging
-    from publisher.model import Secret
+    from publisher.secrets import Secret
 
     secret = Secret("k3y-" + "9" * 20, "TEST_LOG_KEY").reveal()
     setup_logging(0, "text")

@@ -8,7 +8,7 @@ from publisher.app import Publisher
 from publisher.channel import channel_types
 from publisher.config import load_settings, parse_duration, parse_settings
 from publisher.errors import ConfigError, ErrorSet
-from publisher.model import MissingSecret, redact
+from publisher.secrets import MissingSecret, redact
 
 from .conftest import ROOT
 

@@ -21,7 +21,7 @@ def test_interval_job_runs_passes_on_its_own(site: Site) -> None:
         runner = Runner(app, serve=False)
         runner.start()
         try:
-            assert wait_for(lambda: runner.last_tick is not None, 10)
+            assert wait_for(lambda: runner.passes.last_at is not None, 10)
             assert site.out("feeds/all.rss.xml").exists()
             ok, health = runner.health()
             assert ok and health["scheduler"] == "running" and health["store"] == "ok"

@@ -13,7 +13,8 @@ from lxml import etree
 from pydantic import Field, field_validator
 
 from publisher.channel import ChannelOptions, Doc, StateChannel
-from publisher.model import PublishedNotice, redact
+from publisher.model import PublishedNotice
+from publisher.secrets import redact
 
 from .documents import FORMATS, MEDIA, Documents, FeedSettings, FeedSpec, path_of
 from .entries import EntryCache, guid

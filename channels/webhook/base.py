@@ -25,7 +25,8 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from publisher.channel import ChannelOptions, MessageChannel, Payload, SecretValue
 from publisher.errors import RenderError
-from publisher.model import Action, Outcome, PublishedNotice, RedactingFilter, Secret, redact
+from publisher.model import Action, Outcome, PublishedNotice
+from publisher.secrets import RedactingFilter, Secret, redact
 
 from .limits import cut_bytes, nbytes, split
 

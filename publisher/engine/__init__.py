@@ -21,8 +21,9 @@ from ..channel import AnyChannel, MessageChannel, StateChannel
 from ..config import DeliveryConfig
 from ..continuity import Ledger
 from ..errors import PublisherError
-from ..model import Clock, PublishedNotice, redact
+from ..model import Clock, PublishedNotice
 from ..published import PublishedViews
+from ..secrets import redact
 from ..store import Store
 from .context import EngineContext, default_worker_id, log
 from .messages import MessageSender

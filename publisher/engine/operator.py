@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from ..channel import AnyChannel, MessageChannel, Payload
 from ..errors import ChannelError
-from ..model import OutcomeKind, redact
+from ..model import OutcomeKind
+from ..secrets import redact
 from .context import EngineContext, log
 
 

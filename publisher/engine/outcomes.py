@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 from ..channel import AnyChannel, MessageChannel
-from ..model import Delivery, DeliveryState, Outcome, OutcomeKind, redact
+from ..model import Delivery, DeliveryState, Outcome, OutcomeKind
+from ..secrets import redact
 from .context import EngineContext, log
 from .operator import OperatorNotifier
 from .reports import ChannelReport

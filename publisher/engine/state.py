@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ..channel import AnyStateChannel
 from ..errors import BlobMismatch, ChannelError, NotApproved
-from ..model import Outcome, PublishedNotice, redact
+from ..model import Outcome, PublishedNotice
 from ..output import AttachmentFiles
+from ..secrets import redact
 from .context import EngineContext, log
 from .outcomes import Outcomes
 from .reports import ChannelReport

@@ -6,7 +6,11 @@ SQLite (one machine, WAL, ``BEGIN IMMEDIATE``) and PostgreSQL (several instances
 
 from __future__ import annotations
 
+from .alerts import SignageAlertQueries
+from .channels import ChannelQueries
+from .metrics import MetricsQueries
 from .outbox import OutboxQueries
+from .ratelimits import RateLimitQueries
 from .rows import (
     ApprovalResult,
     ApprovalRow,
@@ -15,12 +19,18 @@ from .rows import (
     NoticeRow,
     VersionRow,
 )
-from .timing import TimingQueries
 from .versions import VersionQueries
 
 
-class Store(VersionQueries, OutboxQueries, TimingQueries):
-    """All queries of the program, on one SQLAlchemy engine."""
+class Store(
+    VersionQueries,
+    OutboxQueries,
+    ChannelQueries,
+    RateLimitQueries,
+    SignageAlertQueries,
+    MetricsQueries,
+):
+    """All queries of the program, on one SQLAlchemy engine, one mixin per topic."""
 
 
 __all__ = [

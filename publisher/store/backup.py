@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from ..errors import StoreError
-from ..model import redact
+from ..secrets import redact
 from .db import head_revision, sqlite_path
 
 

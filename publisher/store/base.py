@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..errors import SchemaError, StoreError
-from ..model import redact
+from ..secrets import redact
 from . import db
 from .schema import (
     audit,

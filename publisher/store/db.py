@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from ..errors import SchemaError, StoreError
-from ..model import redact
+from ..secrets import redact
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

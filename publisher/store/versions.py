@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import BlobMismatch, NotFound, ReviewError
 from ..model import Action, DeliveryState
 from .base import StoreBase
+from .outbox import outbox_row
 from .rows import (
     OPEN_STATES,
     ApprovalResult,
@@ -26,8 +27,6 @@ from .schema import (
     approvals,
     blobs,
     deliveries,
-    delivery_key,
-    delivery_row,
     notices,
     paper_records,
     reviews,
@@ -387,7 +386,7 @@ class VersionQueries(StoreBase):
             ids = []
             for ch in channels:
                 ids.append(
-                    self._outbox_row(conn, notice_id, sha256, ch, Action.PUBLISH, v.publish_at, now)
+                    outbox_row(conn, notice_id, sha256, ch, Action.PUBLISH, v.publish_at, now)
                 )
             self._audit(
                 conn,
@@ -401,29 +400,6 @@ class VersionQueries(StoreBase):
             )
             self.notify(conn)
             return ApprovalResult(count, required, True, ids)
-
-    def _outbox_row(
-        self,
-        conn: Connection,
-        notice_id: str,
-        sha256: str,
-        channel: str,
-        action: Action,
-        due: datetime,
-        now: datetime,
-    ) -> int:
-        """One delivery, written in the caller's transaction (the outbox pattern). A row
-        already there (a send adopted from the output's ledger) is kept as it is."""
-        existing = conn.execute(
-            select(deliveries.c.id).where(delivery_key(sha256, channel, action))
-        ).scalar()
-        if existing is not None:
-            return int(existing)
-        res = conn.execute(
-            insert(deliveries).values(delivery_row(notice_id, sha256, channel, action, due, now))
-        )
-        assert res.inserted_primary_key is not None
-        return int(res.inserted_primary_key[0])
 
     def withdraw(
         self, notice_id: str, reason: str, actor: str, now: datetime, announce: Sequence[str]
@@ -470,7 +446,7 @@ class VersionQueries(StoreBase):
             ).all()
             last_sent = {r.channel: r.sha256 for r in sent}
             for ch, sha in last_sent.items():
-                ids.append(self._outbox_row(conn, notice_id, sha, ch, Action.WITHDRAW, now, now))
+                ids.append(outbox_row(conn, notice_id, sha, ch, Action.WITHDRAW, now, now))
             self._audit(
                 conn,
                 now,

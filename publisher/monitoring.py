@@ -1,0 +1,150 @@
+"""How the bot is doing, in one place for the CLI, the HTTP endpoints and the coming console:
+the channel status rows (one serialiser), health, and the Prometheus exposition (written by
+``prometheus_client``, so names, escaping and types follow the format)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from .errors import PublisherError
+from .secrets import redact
+
+if TYPE_CHECKING:  # the app imports this module; at run time it is only handed in
+    from .app import ChannelStatus, Publisher
+    from .engine import TickReport
+
+
+def status_row(s: ChannelStatus) -> dict[str, Any]:
+    """One channel's status as `publisher status --json` and /status.json give it."""
+    return {
+        "channel": s.name,
+        "type": s.type,
+        "kind": s.kind,
+        "counts": s.counts,
+        "paused": s.paused,
+        "not_configured": s.not_configured,
+        "built_at": s.built_at.isoformat() if s.built_at else None,
+    }
+
+
+def status_document(app: Publisher) -> dict[str, Any]:
+    return {"channels": [status_row(s) for s in app.status()]}
+
+
+@dataclass
+class Passes:
+    """What the scheduler's passes came to: /health answers 503 from ``FAILING`` failed
+    passes in a row on, so a monitor sees a bot that runs but does not publish."""
+
+    FAILING: ClassVar[int] = 3
+    failed: int = 0
+    failure: str = ""
+    last_at: datetime | None = None
+    last_report: TickReport | None = None
+
+    def fail(self, reason: str) -> None:
+        self.failed += 1
+        self.failure = reason[:500]
+
+    def ok(self) -> None:
+        self.failed, self.failure = 0, ""
+
+
+def health(
+    app: Publisher, passes: Passes, scheduler_running: bool, instance: str
+) -> tuple[bool, dict[str, Any]]:
+    body: dict[str, Any] = {"instance": instance}
+    try:
+        app.store.check_file()
+        statuses = app.status()
+        body["store"] = "ok"
+    except PublisherError as exc:
+        return False, {"store": redact(str(exc))}
+    ok = scheduler_running
+    body["scheduler"] = "running" if scheduler_running else "stopped"
+    if passes.failed >= passes.FAILING:
+        ok = False
+        body["failing"] = {"passes": passes.failed, "reason": passes.failure}
+    body["last_tick"] = passes.last_at.isoformat() if passes.last_at else None
+    body["paused"] = {s.name: s.paused for s in statuses if s.paused}
+    body["not_configured"] = {s.name: s.not_configured for s in statuses if s.not_configured}
+    return ok, body
+
+
+class _Figures:
+    """A prometheus_client collector reading the store at each scrape (nothing is counted in
+    memory: several instances share the store, and a restart loses nothing)."""
+
+    def __init__(self, app: Publisher, passes: Passes) -> None:
+        self.app = app
+        self.passes = passes
+
+    def collect(self) -> Iterator[Metric]:
+        store = self.app.store
+        now = self.app.clock.now()
+        deliveries = GaugeMetricFamily(
+            "publisher_deliveries", "Deliveries by channel and state.", labels=["channel", "state"]
+        )
+        for channel, states in sorted(store.delivery_counts().items()):
+            for state, n in sorted(states.items()):
+                deliveries.add_metric([channel, state], n)
+        yield deliveries
+        depth = GaugeMetricFamily(
+            "publisher_queue_depth", "Deliveries due now and not yet done.", labels=["channel"]
+        )
+        due = store.queue_depth(now)
+        for channel in self.app.settings.channels:
+            depth.add_metric([channel], due.get(channel, 0))
+        yield depth
+        interrupted = CounterMetricFamily(
+            "publisher_interrupted_sends",
+            "Sends that began and were never recorded (a worker died in between): "
+            "possible duplicates.",
+            labels=["channel"],
+        )
+        for channel, n in sorted(store.interrupted_counts().items()):
+            interrupted.add_metric([channel], n)
+        yield interrupted
+        paused = GaugeMetricFamily(
+            "publisher_channel_paused", "1 while a channel is paused.", labels=["channel"]
+        )
+        for s in self.app.status():
+            paused.add_metric([s.name], int(bool(s.paused)))
+        yield paused
+        lag = Metric("publisher_publish_lag_seconds", "Due time to sent, last hour.", "summary")
+        for channel, lags in sorted(store.publish_lags(now - timedelta(hours=1)).items()):
+            lags.sort()
+            for q in (0.5, 0.99):
+                value = lags[min(len(lags) - 1, int(q * len(lags)))]
+                lag.add_sample(lag.name, {"channel": channel, "quantile": str(q)}, value)
+            lag.add_sample(lag.name + "_count", {"channel": channel}, len(lags))
+            lag.add_sample(lag.name + "_sum", {"channel": channel}, sum(lags))
+        yield lag
+        if self.passes.last_report is not None:
+            seconds = GaugeMetricFamily(
+                "publisher_pass_seconds",
+                "Time each channel took in the last pass.",
+                labels=["channel"],
+            )
+            for name, r in sorted(self.passes.last_report.channels.items()):
+                seconds.add_metric([name], r.seconds)
+            yield seconds
+        if self.passes.last_at is not None:
+            yield GaugeMetricFamily(
+                "publisher_last_pass_timestamp_seconds",
+                "When the last pass ended.",
+                value=self.passes.last_at.timestamp(),
+            )
+
+
+def metrics(app: Publisher, passes: Passes) -> str:
+    """The Prometheus text exposition of the figures above."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Figures(app, passes))
+    return generate_latest(registry).decode("utf-8")
