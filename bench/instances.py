@@ -25,7 +25,7 @@ from sqlalchemy import text
 from publisher.app import Publisher
 from publisher.config import load_settings
 from publisher.store import Store
-from tests.support import WebhookSink, approve_everything, start_worker, stop_workers
+from tests.helpers import WebhookSink, approve_everything, start_worker, stop_workers
 from tests.vendors import free_port
 
 TZ = ZoneInfo("Asia/Shanghai")

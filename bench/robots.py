@@ -22,7 +22,7 @@ import httpx
 from publisher.app import Publisher
 from publisher.clock import ManualClock
 from publisher.config import load_settings
-from tests.support import approve_everything
+from tests.helpers import approve_everything
 
 TZ = ZoneInfo("Asia/Shanghai")
 Row = tuple[str, float, str, float, str]

@@ -16,10 +16,12 @@ reaches a channel implementation only through the registry at the end of this mo
 from __future__ import annotations
 
 import importlib
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
@@ -92,10 +94,24 @@ class Channel(ABC, Generic[OptionsT]):
     kind: ClassVar[Literal["state", "message"]]
     Options: ClassVar[type[ChannelOptions]] = ChannelOptions
 
+    # a folder of the channel's own templates, beside its module: searched after the site's
+    # templates folder and the built-in templates (a channel from another package brings its
+    # templates along)
+    own_templates: ClassVar[str | None] = None
+
     def __init__(self, name: str, options: OptionsT, ctx: ChannelContext) -> None:
         self.name = name
         self.options: OptionsT = options
         self.ctx = ctx
+        self.templates = ctx.templates
+        if self.own_templates:
+            folder = Path(inspect.getfile(type(self))).parent / self.own_templates
+            loader = jinja2.ChoiceLoader(
+                [ctx.templates.loader, jinja2.FileSystemLoader(str(folder))]
+                if ctx.templates.loader
+                else [jinja2.FileSystemLoader(str(folder))]
+            )
+            self.templates = ctx.templates.overlay(loader=loader)
 
     # --------------------------------------------------------------- configuration state
 
@@ -121,7 +137,7 @@ class Channel(ABC, Generic[OptionsT]):
 
     def render_template(self, template: str, **values: Any) -> str:
         try:
-            tpl = self.ctx.templates.get_template(template)
+            tpl = self.templates.get_template(template)
             return tpl.render(site=self.ctx.site, channel=self, options=self.options, **values)
         except jinja2.TemplateNotFound as exc:
             raise RenderError(
@@ -264,9 +280,11 @@ AnyMessageChannel = MessageChannel[Any]
 
 # ------------------------------------------------------------------- the registry
 
-# a channel type name → "module:Class". Adding a channel is one module (plus its templates) and
-# one line here; classes are imported on first use, so a channel whose dependency is missing
-# only fails when a site configures it
+# a channel type name → "module:Class". A built-in channel is one module (plus its templates)
+# and one line here; a channel from another package registers itself with
+# ``register_channel`` or the ``disclosure_publisher.channels`` entry point, with no change
+# here. Classes are imported on first use, so a channel whose dependency is missing only fails
+# when a site configures it.
 REGISTRY: dict[str, str] = {
     "rss": "channels.rss:RssChannel",
     "signage": "channels.signage:SignageChannel",
@@ -276,18 +294,27 @@ REGISTRY: dict[str, str] = {
     "lark": "channels.webhook.feishu:LarkChannel",
     "webhook": "channels.webhook.standard:StandardWebhookChannel",
 }
+ENTRY_POINTS = "disclosure_publisher.channels"
+
+
+def register_channel(type_name: str, target: str) -> None:
+    """Make ``type: type_name`` in config.yaml mean the class at ``target`` ("module:Class")."""
+    REGISTRY[type_name] = target
+
+
+def _plugins() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINTS)}
 
 
 def channel_types() -> list[str]:
-    return sorted(REGISTRY)
+    return sorted(set(REGISTRY) | set(_plugins()))
 
 
 def channel_class(type_name: str) -> type[AnyChannel]:
     """The class of a channel type; ``UnknownChannelType`` lists the valid names."""
-    try:
-        target = REGISTRY[type_name]
-    except KeyError:
-        raise UnknownChannelType(type_name, list(REGISTRY)) from None
+    target = REGISTRY.get(type_name) or _plugins().get(type_name)
+    if target is None:
+        raise UnknownChannelType(type_name, channel_types())
     module_name, _, attr = target.partition(":")
     cls: type[AnyChannel] = getattr(importlib.import_module(module_name), attr)
     return cls

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import IN_CI
+from .helpers import IN_CI
 
 CHROMIUM_ARGS = [
     "--headless=new",

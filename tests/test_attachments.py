@@ -15,7 +15,7 @@ from publisher.attachments import UndecidableCharset, decode
 from publisher.errors import BlobMismatch, NoticeError
 from publisher.store.schema import blobs
 
-from .conftest import Site, approve
+from .helpers import Site, approve
 
 CLEAN = "姓名,学院\n王晓,文学院\n".encode()
 SPAM = "姓名,学院\n开云体育官方平台,注册送\n".encode()

@@ -9,7 +9,7 @@ import pytest
 
 from publisher.errors import NotAuthorised, NoticeError
 
-from .conftest import PAPER_APPROVES, ROSTER, Site
+from .helpers import PAPER_APPROVES, ROSTER, Site
 
 
 def forged(sha: str, reviewers: str = "[李明, 王芳]") -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from publisher.cli import COMMANDS, build_parser, main
 
-from .conftest import ROOT, Site
+from .helpers import ROOT, Site
 from .vendors import WeComServer
 
 

@@ -10,7 +10,7 @@ from publisher.config import load_settings, parse_duration, parse_settings
 from publisher.errors import ConfigError, ErrorSet
 from publisher.secrets import MissingSecret, redact
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 
 def parse(text: str, tmp_path: Path) -> object:
@@ -136,7 +136,7 @@ def test_durations() -> None:
 def test_routes_and_overrides(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from .conftest import START
+    from .helpers import START
 
     s = parse(
         SITE

@@ -17,7 +17,7 @@ from publisher.errors import OutputOwned, PublisherError
 from publisher.items import canonical, content_hash, load_folder
 from publisher.store import Store
 
-from .conftest import PAPER_APPROVES, Site, approve, notice_text, reset_pg
+from .helpers import PAPER_APPROVES, Site, approve, notice_text, reset_pg
 from .vendors import WeComServer
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from publisher.model import DeliveryState, OutcomeKind
 
-from .conftest import Site, approve
+from .helpers import Site, approve
 from .vendors import WeComServer
 
 

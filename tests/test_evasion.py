@@ -24,7 +24,7 @@ from publisher.model import Attachment, Link, Notice, Severity
 from publisher.review import attachment_fields
 from publisher.urls import domain_ascii
 
-from .conftest import START
+from .helpers import START
 
 # generated spam cases per run (at least 500; EVASION_EXAMPLES=5000 for a deeper search)
 EXAMPLES = max(500, int(os.environ.get("EVASION_EXAMPLES", "500")))

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from publisher.server import Server
 
-from .conftest import Site, approve
+from .helpers import Site, approve
 
 
 class Reader:

@@ -16,7 +16,7 @@ import listparser
 import pytest
 from lxml import etree
 
-from .conftest import Site, approve
+from .helpers import Site, approve
 
 NS = {
     "atom": "http://www.w3.org/2005/Atom",

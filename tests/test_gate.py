@@ -13,7 +13,7 @@ from publisher.errors import BlockedByFindings, NotApproved, ReviewError, StaleR
 from publisher.items import content_hash, from_canonical
 from publisher.model import DeliveryState
 
-from .conftest import PAPER_APPROVES, TZ, Site, approve
+from .helpers import PAPER_APPROVES, TZ, Site, approve
 from .vendors import WeComServer
 
 

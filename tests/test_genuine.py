@@ -19,7 +19,7 @@ from publisher.lint import run_rules
 from publisher.model import Notice, Severity
 from publisher.review import attachment_fields, lint_config
 
-from .conftest import ROOT, START
+from .helpers import ROOT, START
 
 CORPUS = Path(__file__).parent / "corpus" / "genuine"
 

@@ -10,7 +10,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from .conftest import ROOT, Site, approve
+from .helpers import ROOT, Site, approve
 
 GOLDEN = ROOT / "tests" / "golden" / "site"
 

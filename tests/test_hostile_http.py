@@ -173,6 +173,7 @@ def test_attachments_that_could_run_are_downloads(site: tuple[str, int, Path]) -
         assert r.headers["content-type"].startswith(ctype)
 
 
+@pytest.mark.slow
 def test_silent_and_slow_connections_do_not_block_readers(site: tuple[str, int, Path]) -> None:
     _, port, _ = site
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
@@ -190,6 +191,7 @@ def test_silent_and_slow_connections_do_not_block_readers(site: tuple[str, int, 
             s.close()
 
 
+@pytest.mark.slow
 def test_serve_with_several_workers(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, "utf-8")
     (tmp_path / "public" / "feeds").mkdir(parents=True)

@@ -19,8 +19,7 @@ from publisher.app import Publisher
 from publisher.config import load_settings
 from publisher.store import Store
 
-from .conftest import reset_pg
-from .support import WebhookSink, approve_everything, start_worker, stop_workers
+from .helpers import WebhookSink, approve_everything, reset_pg, start_worker, stop_workers
 from .vendors import wait_for
 
 pytestmark = pytest.mark.postgres

@@ -18,7 +18,7 @@ from publisher.items import (
     parse_notice,
 )
 
-from .conftest import TZ, notice_text
+from .helpers import TZ, notice_text
 
 CAT = default_catalogue()
 

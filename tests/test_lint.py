@@ -9,7 +9,7 @@ from publisher.lint import LintConfig, id_number_valid, luhn_valid, mask, run_ru
 from publisher.matching import fold
 from publisher.model import Notice, Severity
 
-from .conftest import START
+from .helpers import START
 
 CFG = LintConfig(school_name="测试示范大学", allowed_domains=("example.edu.cn",))
 BASE = Notice(

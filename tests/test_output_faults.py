@@ -16,7 +16,7 @@ import pytest
 from publisher.errors import PublisherError
 from publisher.scheduler import Runner
 
-from .conftest import IN_CI, Site, approve
+from .helpers import IN_CI, Site, approve
 
 
 @pytest.fixture

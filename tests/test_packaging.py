@@ -7,9 +7,12 @@ import sys
 import zipfile
 from pathlib import Path
 
-from .conftest import ROOT
+import pytest
+
+from .helpers import ROOT
 
 
+@pytest.mark.slow
 def test_wheel_contains_templates_data_and_migrations(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import PAPER_APPROVES, TZ, Site
+from .helpers import PAPER_APPROVES, TZ, Site
 from .test_webhooks import WHSEC, drain
 from .vendors import DingTalkServer, FeishuServer, StandardReceiver, WeComServer
 

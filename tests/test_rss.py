@@ -3,7 +3,7 @@ from __future__ import annotations
 import feedparser
 from lxml import etree
 
-from .conftest import Site, approve
+from .helpers import Site, approve
 
 
 def parsed(site: Site, name: str = "all.rss.xml") -> feedparser.FeedParserDict:

@@ -14,7 +14,7 @@ import feedparser
 import httpx
 import pytest
 
-from .conftest import ROOT
+from .helpers import ROOT
 from .vendors import free_port, wait_for
 
 
@@ -83,6 +83,7 @@ def test_sample_site_publishes_within_one_tick_and_stops_cleanly(tmp_path: Path)
     assert leftovers == []
 
 
+@pytest.mark.slow
 def test_sigterm_drains_within_the_grace(tmp_path: Path) -> None:
     """A robot that hangs does not keep a stopping instance alive past shutdown_grace; the
     hanging delivery is left to its lease and nothing is half-written."""

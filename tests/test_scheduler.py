@@ -10,7 +10,7 @@ import pytest
 from publisher.config import ScheduleConfig
 from publisher.scheduler import Runner
 
-from .conftest import Site, approve
+from .helpers import Site, approve
 from .vendors import wait_for
 
 

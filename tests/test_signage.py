@@ -20,7 +20,7 @@ from channels.signage.linebreak import NO_END, NO_START, break_paragraph, tokens
 from channels.signage.options import Profile
 from channels.signage.render import draw
 
-from .conftest import Site, approve
+from .helpers import Site, approve
 
 FONTS = find_fonts()
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import pytest
+
 from publisher.server import Server
 
-from .conftest import Site, approve
+from .helpers import Site, approve
 
 
+@pytest.mark.slow
 def test_pages_run_with_no_csp_violation_and_attachments_never_run(
     site: Site, browser: Any
 ) -> None:

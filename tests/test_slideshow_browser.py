@@ -7,9 +7,11 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from publisher.server import Server
 
-from .conftest import Site, approve
+from .helpers import Site, approve
 
 # draws each character of a text on a canvas and compares it with U+10FFFD, which no font has:
 # a character drawn like that is a .notdef box (tofu)
@@ -24,6 +26,7 @@ TOFU_CHECK = """(text) => {
 }"""
 
 
+@pytest.mark.slow
 def test_slideshow_plays_all_slides_inside_the_safe_area(site: Site, browser: Any) -> None:
     body = "\n\n".join(f"第{i}条：" + "公示期内如有异议，请实名反映。" * 6 for i in range(1, 6))
     site.write("n1", body=body, expires_at="2026-12-04 18:00+08:00")

@@ -17,7 +17,7 @@ from publisher.model import Action, DeliveryState
 from publisher.store import Store
 from publisher.store.schema import audit, metadata
 
-from .conftest import START, reset_pg
+from .helpers import START, reset_pg
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -207,12 +207,11 @@ def test_an_approval_wakes_listening_instances(pg_url: str) -> None:
     a.upgrade()
     woke = threading.Event()
     stop = threading.Event()
-    listener = threading.Thread(target=b.listen, args=(woke.set, stop), daemon=True)
+    listening = threading.Event()
+    listener = threading.Thread(target=b.listen, args=(woke.set, stop, listening), daemon=True)
     listener.start()
     try:
-        import time
-
-        time.sleep(0.5)  # LISTEN is in place
+        assert listening.wait(10), "LISTEN was never in place"
         assert not woke.is_set()
         seed(a)  # an approval, committed by another instance
         assert woke.wait(5), "no NOTIFY reached the listening instance"

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from channels.webhook.limits import _ATOMIC, cut_bytes, nbytes, split
 from publisher.model import DeliveryState
 
-from .conftest import TZ, Site, approve
+from .helpers import TZ, Site, approve
 from .vendors import DingTalkServer, FeishuServer, StandardReceiver, WeComServer
 
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -113,9 +113,15 @@ class StoreBase:
         if self.dialect == "postgresql":
             conn.execute(text("SELECT pg_notify(:c, '')"), {"c": self.CHANNEL})
 
-    def listen(self, wake: Callable[[], None], stop: threading.Event) -> None:
+    def listen(
+        self,
+        wake: Callable[[], None],
+        stop: threading.Event,
+        ready: threading.Event | None = None,
+    ) -> None:
         """Call ``wake`` whenever another instance approves or withdraws (PostgreSQL only;
-        polling stays the fallback). Runs until ``stop`` is set; reconnects after errors."""
+        polling stays the fallback). Runs until ``stop`` is set; reconnects after errors.
+        ``ready`` is set once LISTEN is in place."""
         if self.dialect != "postgresql":
             return
         import psycopg
@@ -125,6 +131,8 @@ class StoreBase:
             try:
                 with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {self.CHANNEL}")
+                    if ready is not None:
+                        ready.set()
                     while not stop.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             wake()
