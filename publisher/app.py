@@ -36,9 +36,10 @@ from .items import canonical, content_hash, load_folder
 from .mediatypes import content_type
 from .model import Action, Clock, DeliveryState, Notice, Severity
 from .published import PublishedViews
-from .review import Gate, ReviewReport, require_passing
+from .review import Gate, ReviewReport
 from .roster import current_os_user
 from .secrets import redact
+from .signage_alerts import SignageAlerts
 from .store import ApprovalResult, Store
 from .store import backup as backups
 from .templating import make_environment
@@ -65,6 +66,16 @@ class ChannelStatus:
     paused: str = ""
     not_configured: str = ""
     built_at: datetime | None = None
+
+
+@dataclass
+class NoticeSummary:
+    """A notice as lists show it (CLI, console): its current version and where it stands."""
+
+    id: str
+    title: str
+    publish_at: datetime | None
+    state: str  # awaiting review …, approved rN (live, scheduled, expired, file changed), withdrawn
 
 
 @dataclass
@@ -120,6 +131,13 @@ class Publisher:
         )
         self._notices: dict[str, Notice] = {}
         self._output_checked = False
+        self.alerts = SignageAlerts(
+            self.store,
+            self.clock,
+            self.gate.lint,
+            self._screen_channels,
+            self._rebuild_screens,
+        )
 
     def close(self) -> None:
         for ch in self.channels.values():
@@ -216,6 +234,34 @@ class Publisher:
         if withdrawals:
             self._apply_withdrawals(withdrawals, report)
         return report
+
+    def notice_summaries(self) -> list[NoticeSummary]:
+        """Every notice the store knows, with its state now (read from the store only)."""
+        now = self.clock.now()
+        rows = []
+        for row in self.store.notices():
+            latest = self.store.latest_approved(row.id)
+            if row.withdrawn_at:
+                state = "withdrawn"
+            elif latest is None:
+                state = "awaiting review"
+                if row.current_sha and self.store.paper_records_of(row.current_sha):
+                    state += " (paper record on file)"
+            else:
+                state = f"approved r{latest.revision}"
+                if row.current_sha != latest.sha256:
+                    state += ", file changed (new version awaiting review)"
+                elif latest.publish_at > now:
+                    state += ", scheduled"
+                elif latest.expires_at and latest.expires_at <= now:
+                    state += ", expired"
+                else:
+                    state += ", live"
+            v = self.store.version(row.current_sha) if row.current_sha else None
+            rows.append(
+                NoticeSummary(row.id, v.title if v else "", v.publish_at if v else None, state)
+            )
+        return rows
 
     def _apply_withdrawals(self, records: Mapping[str, Withdrawal], report: SyncReport) -> None:
         """A notice with a withdrawal record stays withdrawn, whatever the store remembers (a
@@ -555,61 +601,7 @@ class Publisher:
 
     # ---------------------------------------------------------------- signage alerts
 
-    def signage_alert(
-        self,
-        text: str,
-        *,
-        until: datetime,
-        profiles: Sequence[str] = (),
-        allow: Mapping[str, str] | None = None,
-        actor: str = "",
-    ) -> int:
-        """Put an emergency slide in front of everything on the chosen screens, now.
-
-        The text passes the same confidentiality lint as a notice."""
-        from .items import is_bad_char
-        from .lint import run_rules
-        from .model import Notice
-
-        text = text.strip()
-        now = self.clock.now()
-        if not text:
-            raise PublisherError("an alert needs its text")
-        bad = next((c for c in text if is_bad_char(c)), None)
-        if bad is not None:  # terminal escapes, bytes that were not UTF-8 (lone surrogates)
-            raise PublisherError(
-                f"the alert text contains the control character U+{ord(bad):04X} at "
-                f"position {text.index(bad) + 1}; type the text again without it"
-            )
-        if until <= now:
-            raise PublisherError("--until must be in the future")
-        screens = self._screens()
-        if not screens:
-            raise PublisherError("no signage channel is configured")
-        known = {p for ch in self._screen_channels().values() for p in ch.profile_names}
-        for p in profiles:
-            if p not in known:
-                names = ", ".join(sorted(known))
-                raise NotFound(f"unknown screen profile {p!r} (profiles: {names})")
-        pseudo = Notice(
-            id="alert",
-            title=text[:200],
-            category="qt",
-            item=50,
-            department="",
-            summary="",
-            body=text,
-            publish_at=now,
-            lines={"title": 1, "body": 1},
-        )
-        require_passing(run_rules(pseudo, self.gate.lint), allow or {}, "alert", "its text")
-        alert_id = self.store.add_alert(text, now, until, profiles, actor, now)
-        self.guard_output()
-        self.engine.tick(only=screens, force_build=True)  # on the screens within this call
-        return alert_id
-
-    def _screens(self) -> list[str]:
-        return list(self._screen_channels())
+    # ---------------------------------------------------------------- signage alerts
 
     def _screen_channels(self) -> dict[str, AnyStateChannel]:
         return {
@@ -618,13 +610,9 @@ class Publisher:
             if isinstance(ch, StateChannel) and ch.shows_alerts
         }
 
-    def signage_clear(self, ids: Sequence[int] | None, actor: str = "") -> int:
-        n = self.store.clear_alerts(ids, actor, self.clock.now())
-        screens = self._screens()
-        if n and screens:
-            self.guard_output()
-            self.engine.tick(only=screens, force_build=True)
-        return n
+    def _rebuild_screens(self, names: Sequence[str]) -> None:
+        self.guard_output()
+        self.engine.tick(only=names, force_build=True)  # on the screens within this call
 
     def retry(self, channel: str | None = None, notice_id: str | None = None) -> int:
         now = self.clock.now()

@@ -105,82 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="json: one object per line, for log collectors (default: $PUBLISHER_LOG_FORMAT)",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    subs: dict[str, argparse.ArgumentParser] = {}
-    for name, (_fn, help_) in COMMANDS.items():
-        subs[name] = sub.add_parser(name, help=help_, description=help_)
-    subs["init"].add_argument("dir", nargs="?", default=".", help="folder for the new site")
-    subs["items"].add_argument("--json", action="store_true", help="machine-readable output")
-    for name in ("show", "review", "approve", "withdraw", "push", "preview"):
-        subs[name].add_argument("id", help="the notice id (front matter `id:`)")
-    subs["show"].add_argument("--history", action="store_true", help="include the audit log")
-    a = subs["approve"]
-    a.add_argument(
-        "--reviewer",
-        help="who signs off: a name on review.reviewers (default: the reviewer this OS account "
-        "is listed for); recorded with the account that ran the command",
-    )
-    a.add_argument("--opinion", default="同意公开", help="review opinion (default: 同意公开)")
-    a.add_argument(
-        "--version",
-        help="the version hash `publisher review` printed; refuses if the file changed since",
-    )
-    a.add_argument("--form-no", default="", help="number of the paper review form, if any")
-    a.add_argument(
-        "--allow",
-        action="append",
-        metavar="RULE",
-        help="pass a blocking finding of RULE (needs --reason; repeatable)",
-    )
-    a.add_argument("--reason", action="append", help="why RULE may pass (recorded)")
-    w = subs["withdraw"]
-    w.add_argument("--reason", required=True, help="why (recorded, and announced where configured)")
-    w.add_argument("--by", help="who withdraws (default: $USER)")
-    subs["push"].add_argument(
-        "--channel", action="append", help="only this channel (repeatable; default: all routed)"
-    )
-    subs["push"].add_argument("--dry-run", action="store_true", help="say what would happen")
-    subs["preview"].add_argument("--channel", required=True, help="channel name from config")
-    subs["preview"].add_argument("-o", "--output", help="write the bytes to this file")
-    subs["status"].add_argument("--json", action="store_true", help="machine-readable output")
-    subs["retry"].add_argument("--channel", help="only this channel (and resume it if paused)")
-    subs["retry"].add_argument("--notice", help="only this notice")
-    r = subs["run"]
-    r.add_argument("--once", action="store_true", help="one pass (sync + deliver), then exit")
-    r.add_argument("--port", type=int, help="HTTP port (default: server.port in config)")
-    r.add_argument("--host", help="HTTP address (default: server.host in config)")
-    r.add_argument(
-        "--no-serve",
-        action="store_true",
-        help="publish only; let another instance or nginx serve the output",
-    )
-    subs["serve"].add_argument("--port", type=int, help="HTTP port (default: server.port)")
-    subs["serve"].add_argument("--host", help="HTTP address (default: server.host)")
-    subs["serve"].add_argument(
-        "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
-    )
-    sig = subs["signage"].add_subparsers(dest="action", metavar="ACTION", required=True)
-    al = sig.add_parser("alert", help="put an emergency slide in front on the screens")
-    al.add_argument("text", nargs="+", help="what the screens show (passes the review lint)")
-    al.add_argument("--until", required=True, help="when it ends: 18:00, 2026-11-27 18:00, 2h")
-    al.add_argument("--profile", action="append", help="only this screen profile (repeatable)")
-    al.add_argument("--allow", action="append", metavar="RULE", help="pass a blocking finding")
-    al.add_argument("--reason", action="append", help="why RULE may pass (recorded)")
-    al.add_argument("--by", help="who sends it (default: $USER)")
-    cl = sig.add_parser("clear", help="end alerts before their time")
-    cl.add_argument("ids", nargs="*", help="alert ids (see `signage list`)")
-    cl.add_argument("--all", action="store_true", help="every active alert")
-    ls = sig.add_parser("list", help="active alerts")
-    ls.add_argument("--all", action="store_true", help="also ended and cleared ones")
-    db = subs["db"].add_subparsers(dest="action", metavar="ACTION", required=True)
-    db.add_parser("current", help="the schema revision, and the one this program needs")
-    db.add_parser("upgrade", help="apply the schema migrations")
-    bk = db.add_parser("backup", help="write a consistent backup of the store to one file")
-    bk.add_argument(
-        "file", nargs="?", help="where (default: store.backups.folder/publisher-DATE.db)"
-    )
-    rs = db.add_parser("restore", help="replace the store with a backup (stop the bot first)")
-    rs.add_argument("file", help="a file written by `publisher db backup`")
-    db.add_parser("adopt", help="publish from this store although the output came from another one")
+    for name, cmd in COMMANDS.items():
+        cmd.arguments(sub.add_parser(name, help=cmd.help, description=cmd.help))
     return p
 
 
@@ -191,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     setup_logging(args.verbose, args.log_format)
-    fn = COMMANDS[args.command][0]
+    fn = COMMANDS[args.command].run
     try:
         return fn(args)
     except ErrorSet as exc:

@@ -11,23 +11,45 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .errors import NotFound, PublisherError
 from .model import DeliveryState
 from .monitoring import status_row
 from .secrets import redact
 
+if TYPE_CHECKING:  # imported when a command runs: `publisher --help` stays quick
+    from .app import Publisher
+
 Handler = Callable[[argparse.Namespace], int]
-COMMANDS: dict[str, tuple[Handler, str]] = {}
+Arguments = Callable[[argparse.ArgumentParser], None]
 
 
-def command(name: str, help_: str) -> Callable[[Handler], Handler]:
+@dataclass(frozen=True)
+class Command:
+    run: Handler
+    help: str
+    arguments: Arguments
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def _no_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def command(
+    name: str, help_: str, arguments: Arguments = _no_arguments
+) -> Callable[[Handler], Handler]:
+    """Register a command: its help, its arguments (defined just above it) and its handler."""
+
     def register(fn: Handler) -> Handler:
-        COMMANDS[name] = (fn, help_)
+        COMMANDS[name] = Command(fn, help_, arguments)
         return fn
 
     return register
@@ -37,21 +59,25 @@ def out(text: str = "") -> None:
     print(redact(text))
 
 
-def _app(args: argparse.Namespace) -> Any:
+def _app(args: argparse.Namespace) -> Publisher:
     from .app import Publisher
     from .config import load_settings
 
     return Publisher(load_settings(args.config))
 
 
-def _local(dt: datetime | None, app: Any) -> str:
+def _local(dt: datetime | None, app: Publisher) -> str:
     return dt.astimezone(app.settings.tz).strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 
 # --------------------------------------------------------------------------- commands
 
 
-@command("init", "create a starter site (config.yaml, items/) and its database")
+def _init_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", nargs="?", default=".", help="folder for the new site")
+
+
+@command("init", "create a starter site (config.yaml, items/) and its database", _init_arguments)
 def cmd_init(args: argparse.Namespace) -> int:
     from .app import Publisher
     from .config import load_settings
@@ -113,34 +139,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-@command("items", "list notices with their review and publication state")
+def _items_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+@command("items", "list notices with their review and publication state", _items_arguments)
 def cmd_items(args: argparse.Namespace) -> int:
     with _app(args) as app:
         report = app.sync()
-        now = app.clock.now()
-        rows = []
-        for row in app.store.notices():
-            latest = app.store.latest_approved(row.id)
-            if row.withdrawn_at:
-                state = "withdrawn"
-            elif latest is None:
-                state = "awaiting review"
-                if row.current_sha and app.store.paper_records_of(row.current_sha):
-                    state += " (paper record on file)"
-            else:
-                state = f"approved r{latest.revision}"
-                if row.current_sha != latest.sha256:
-                    state += ", file changed (new version awaiting review)"
-                elif latest.publish_at > now:
-                    state += ", scheduled"
-                elif latest.expires_at and latest.expires_at <= now:
-                    state += ", expired"
-                else:
-                    state += ", live"
-            v = app.store.version(row.current_sha) if row.current_sha else None
-            rows.append(
-                (row.id, v.title if v else "", _local(v.publish_at if v else None, app), state)
-            )
+        rows = [(n.id, n.title, _local(n.publish_at, app), n.state) for n in app.notice_summaries()]
         if args.json:
             out(
                 json.dumps(
@@ -153,14 +160,24 @@ def cmd_items(args: argparse.Namespace) -> int:
                 )
             )
         else:
+            # columns as wide as their longest value: a long state never pushes titles around
+            wid = max((len(r[0]) for r in rows), default=2)
+            wstate = max((len(r[3]) for r in rows), default=5)
             for r in rows:
-                out(f"{r[0]:<32} {r[2]:<16} {r[3]:<28} {r[1]}")
+                out(f"{r[0]:<{wid}}  {r[2]:<16}  {r[3]:<{wstate}}  {r[1]}")
         for e in report.errors:
             print(f"error: {e.describe()}", file=sys.stderr)
     return 1 if report.errors else 0
 
 
-@command("show", "show one notice: fields, versions, approvals, deliveries, history")
+def _show_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", help="the notice id (front matter `id:`)")
+    p.add_argument("--history", action="store_true", help="include the audit log")
+
+
+@command(
+    "show", "show one notice: fields, versions, approvals, deliveries, history", _show_arguments
+)
 def cmd_show(args: argparse.Namespace) -> int:
     from .items import from_canonical
 
@@ -225,7 +242,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("review", "run the confidentiality lint on a notice and record the review")
+def _review_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", help="the notice id (front matter `id:`)")
+
+
+@command(
+    "review", "run the confidentiality lint on a notice and record the review", _review_arguments
+)
 def cmd_review(args: argparse.Namespace) -> int:
     with _app(args) as app:
         rep = app.review(args.id)
@@ -250,7 +273,29 @@ def cmd_review(args: argparse.Namespace) -> int:
         return 1 if blocking else 0
 
 
-@command("approve", "sign off the reviewed version of a notice (pins its hash)")
+def _approve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", help="the notice id (front matter `id:`)")
+    p.add_argument(
+        "--reviewer",
+        help="who signs off: a name on review.reviewers (default: the reviewer this OS account "
+        "is listed for); recorded with the account that ran the command",
+    )
+    p.add_argument("--opinion", default="同意公开", help="review opinion (default: 同意公开)")
+    p.add_argument(
+        "--version",
+        help="the version hash `publisher review` printed; refuses if the file changed since",
+    )
+    p.add_argument("--form-no", default="", help="number of the paper review form, if any")
+    p.add_argument(
+        "--allow",
+        action="append",
+        metavar="RULE",
+        help="pass a blocking finding of RULE (needs --reason; repeatable)",
+    )
+    p.add_argument("--reason", action="append", help="why RULE may pass (recorded)")
+
+
+@command("approve", "sign off the reviewed version of a notice (pins its hash)", _approve_arguments)
 def cmd_approve(args: argparse.Namespace) -> int:
     allow = args.allow or []
     reasons = args.reason or []
@@ -280,7 +325,13 @@ def cmd_approve(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("withdraw", "take a notice down from every channel now (撤回)")
+def _withdraw_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", help="the notice id (front matter `id:`)")
+    p.add_argument("--reason", required=True, help="why (recorded, and announced where configured)")
+    p.add_argument("--by", help="who withdraws (default: $USER)")
+
+
+@command("withdraw", "take a notice down from every channel now (撤回)", _withdraw_arguments)
 def cmd_withdraw(args: argparse.Namespace) -> int:
     with _app(args) as app:
         tick = app.withdraw(args.id, args.reason, actor=args.by or os.environ.get("USER", ""))
@@ -291,7 +342,15 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("push", "send an approved notice now (never bypasses approval)")
+def _push_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", help="the notice id (front matter `id:`)")
+    p.add_argument(
+        "--channel", action="append", help="only this channel (repeatable; default: all routed)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would happen")
+
+
+@command("push", "send an approved notice now (never bypasses approval)", _push_arguments)
 def cmd_push(args: argparse.Namespace) -> int:
     with _app(args) as app:
         rep = app.push(args.id, args.channel, dry_run=args.dry_run)
@@ -302,7 +361,17 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-@command("preview", "show the exact bytes a channel would send or write (nothing is sent)")
+def _preview_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", help="the notice id (front matter `id:`)")
+    p.add_argument("--channel", required=True, help="channel name from config")
+    p.add_argument("-o", "--output", help="write the bytes to this file")
+
+
+@command(
+    "preview",
+    "show the exact bytes a channel would send or write (nothing is sent)",
+    _preview_arguments,
+)
 def cmd_preview(args: argparse.Namespace) -> int:
     with _app(args) as app:
         payloads = app.preview(args.id, args.channel)
@@ -316,7 +385,11 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("status", "per channel: pending, sent, failed, dead, paused")
+def _status_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+@command("status", "per channel: pending, sent, failed, dead, paused", _status_arguments)
 def cmd_status(args: argparse.Namespace) -> int:
     with _app(args) as app:
         statuses = app.status()
@@ -348,7 +421,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("retry", "requeue failed/dead/unknown deliveries and resume a paused channel")
+def _retry_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--channel", help="only this channel (and resume it if paused)")
+    p.add_argument("--notice", help="only this notice")
+
+
+@command(
+    "retry", "requeue failed/dead/unknown deliveries and resume a paused channel", _retry_arguments
+)
 def cmd_retry(args: argparse.Namespace) -> int:
     with _app(args) as app:
         n = app.retry(args.channel, args.notice)
@@ -359,7 +439,18 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("run", "run the scheduler and the HTTP server until Ctrl-C / SIGTERM")
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--once", action="store_true", help="one pass (sync + deliver), then exit")
+    p.add_argument("--port", type=int, help="HTTP port (default: server.port in config)")
+    p.add_argument("--host", help="HTTP address (default: server.host in config)")
+    p.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="publish only; let another instance or nginx serve the output",
+    )
+
+
+@command("run", "run the scheduler and the HTTP server until Ctrl-C / SIGTERM", _run_arguments)
 def cmd_run(args: argparse.Namespace) -> int:
     from .scheduler import Runner
 
@@ -390,7 +481,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("serve", "serve the output folder (feeds, pages, signage) without publishing")
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, help="HTTP port (default: server.port)")
+    p.add_argument("--host", help="HTTP address (default: server.host)")
+    p.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
+    )
+
+
+@command(
+    "serve", "serve the output folder (feeds, pages, signage) without publishing", _serve_arguments
+)
 def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -422,32 +523,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_when(value: str, tz: Any, now: datetime) -> datetime:
-    """'18:00', '2026-11-27 18:00', '2h', '90m' or a full ISO time → an aware datetime."""
-    from .config import parse_duration
-
-    value = value.strip()
-    try:
-        return now + timedelta(seconds=parse_duration(value))
-    except ValueError:
-        pass
-    try:
-        t = datetime.strptime(value, "%H:%M")
-        when = now.astimezone(tz).replace(hour=t.hour, minute=t.minute, second=0, microsecond=0)
-        return when if when > now else when + timedelta(days=1)
-    except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise PublisherError(
-            f"cannot read the time {value!r} (write 18:00, 2026-11-27 18:00 or 2h)"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=tz)
+def _signage_arguments(p: argparse.ArgumentParser) -> None:
+    sig = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    al = sig.add_parser("alert", help="put an emergency slide in front on the screens")
+    al.add_argument("text", nargs="+", help="what the screens show (passes the review lint)")
+    al.add_argument("--until", required=True, help="when it ends: 18:00, 2026-11-27 18:00, 2h")
+    al.add_argument("--profile", action="append", help="only this screen profile (repeatable)")
+    al.add_argument("--allow", action="append", metavar="RULE", help="pass a blocking finding")
+    al.add_argument("--reason", action="append", help="why RULE may pass (recorded)")
+    al.add_argument("--by", help="who sends it (default: $USER)")
+    cl = sig.add_parser("clear", help="end alerts before their time")
+    cl.add_argument("ids", nargs="*", help="alert ids (see `signage list`)")
+    cl.add_argument("--all", action="store_true", help="every active alert")
+    ls = sig.add_parser("list", help="active alerts")
+    ls.add_argument("--all", action="store_true", help="also ended and cleared ones")
 
 
-@command("signage", "emergency alerts on screens: `signage alert`, `signage clear`, `signage list`")
+@command(
+    "signage",
+    "emergency alerts on screens: `signage alert`, `signage clear`, `signage list`",
+    _signage_arguments,
+)
 def cmd_signage(args: argparse.Namespace) -> int:
+    from .signage_alerts import parse_until
+
     with _app(args) as app:
         now = app.clock.now()
         if args.action == "alert":
@@ -455,8 +554,8 @@ def cmd_signage(args: argparse.Namespace) -> int:
             reasons = args.reason or []
             if len(allow) != len(reasons):
                 raise PublisherError("give one --reason for each --allow (it is recorded)")
-            until = parse_when(args.until, app.settings.tz, now)
-            alert_id = app.signage_alert(
+            until = parse_until(args.until, app.settings.tz, now)
+            alert_id = app.alerts.put_up(
                 " ".join(args.text),
                 until=until,
                 profiles=args.profile or (),
@@ -471,9 +570,9 @@ def cmd_signage(args: argparse.Namespace) -> int:
             ids = None if args.all or not args.ids else [int(i) for i in args.ids]
             if ids is None and not args.all:
                 raise PublisherError("name the alert ids to clear, or pass --all")
-            out(f"cleared {app.signage_clear(ids, actor=os.environ.get('USER', ''))} alert(s)")
+            out(f"cleared {app.alerts.take_down(ids, actor=os.environ.get('USER', ''))} alert(s)")
         else:
-            alerts = app.store.alerts(now, active_only=not args.all)
+            alerts = app.alerts.listing(include_ended=args.all)
             if not alerts:
                 out("no active alerts")
             for a in alerts:
@@ -484,7 +583,22 @@ def cmd_signage(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("db", "the store: `current`, `upgrade`, `backup [FILE]`, `restore FILE`, `adopt`")
+def _db_arguments(p: argparse.ArgumentParser) -> None:
+    db = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    db.add_parser("current", help="the schema revision, and the one this program needs")
+    db.add_parser("upgrade", help="apply the schema migrations")
+    bk = db.add_parser("backup", help="write a consistent backup of the store to one file")
+    bk.add_argument(
+        "file", nargs="?", help="where (default: store.backups.folder/publisher-DATE.db)"
+    )
+    rs = db.add_parser("restore", help="replace the store with a backup (stop the bot first)")
+    rs.add_argument("file", help="a file written by `publisher db backup`")
+    db.add_parser("adopt", help="publish from this store although the output came from another one")
+
+
+@command(
+    "db", "the store: `current`, `upgrade`, `backup [FILE]`, `restore FILE`, `adopt`", _db_arguments
+)
 def cmd_db(args: argparse.Namespace) -> int:
     from .app import Publisher, restore_store
     from .config import load_settings

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import yamlsrc
 from .catalogue import Catalogue, load_catalogue
@@ -141,7 +141,11 @@ class DeliveryConfig(_Model):
     batch: int = Field(50, ge=1, le=10_000)
     concurrency: int = Field(16, ge=1, le=256)  # channels served side by side
     shutdown_grace: float = 20.0  # SIGTERM: how long the send in hand may take to finish
-    alert_channel: str | None = None  # a message channel told when another one is paused
+    # a robot that tells a person when another channel is paused (an operator notification;
+    # `alert_channel`, its old name, is still read)
+    operator_channel: str | None = Field(
+        None, validation_alias=AliasChoices("operator_channel", "alert_channel")
+    )
 
     @field_validator("backoff_base", "backoff_max", "lease", "shutdown_grace", mode="before")
     @classmethod
@@ -483,14 +487,22 @@ def parse_settings(text: str, path: Path) -> Settings:
             ("review", "signoffs_required"),
         )
 
-    alert = model.delivery.alert_channel
-    if alert is not None:
-        if alert not in specs:
-            err(f"alert_channel {alert!r} is not a channel", ("delivery", "alert_channel"))
-        elif channel_class(specs[alert].type).kind != "message":
+    operator = model.delivery.operator_channel
+    if operator is not None:
+        # the key the file used: a site may still write the old name
+        key = (
+            "alert_channel"
+            if "alert_channel" in (data.get("delivery") or {})
+            else "operator_channel"
+        )
+        where = ("delivery", key)
+        if operator not in specs:
+            err(f"operator_channel {operator!r} is not a channel", where)
+        elif channel_class(specs[operator].type).kind != "message":
             err(
-                f"alert_channel {alert!r} must be a robot or webhook, not {specs[alert].type}",
-                ("delivery", "alert_channel"),
+                f"operator_channel {operator!r} must be a robot or webhook, "
+                f"not {specs[operator].type}",
+                where,
             )
 
     if problems:

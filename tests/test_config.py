@@ -221,3 +221,22 @@ def test_http_to_this_machine_or_with_allow_insecure_is_fine(
 def test_an_output_folder_that_would_clobber_is_refused(tmp_path: Path, folder: str) -> None:
     with pytest.raises(ErrorSet, match=r"output\.folder"):
         parse(SITE + f"output: {{folder: {folder}}}\n", tmp_path)
+
+
+def test_the_operator_channel_keeps_its_old_name(tmp_path: Path) -> None:
+    """`delivery.alert_channel` (before it was called operator_channel) still reads, and an
+    error names the key the file used."""
+    from publisher.config import load_settings
+
+    base = (
+        "site: {name: 站, school_name: 测试示范大学}\n"
+        "channels:\n  - {name: feed, type: rss}\n"
+        '  - {name: ops, type: wecom, options: {webhook_url: "https://qyapi.weixin.qq.com/'
+        'cgi-bin/webhook/send?key=${OPS_KEY}"}}\n'
+    )
+    (tmp_path / "config.yaml").write_text(base + "delivery: {alert_channel: ops}\n", "utf-8")
+    assert load_settings(tmp_path / "config.yaml").model.delivery.operator_channel == "ops"
+    (tmp_path / "config.yaml").write_text(base + "delivery: {alert_channel: feed}\n", "utf-8")
+    with pytest.raises(ErrorSet) as bad:
+        load_settings(tmp_path / "config.yaml")
+    assert "alert_channel" in str(bad.value) and ":5" in str(bad.value)

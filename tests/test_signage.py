@@ -279,7 +279,7 @@ def test_emergency_alert_in_front_until_it_ends(site: Site) -> None:
         approve(app, "n1")
         app.tick()
         until = site.clock.now() + timedelta(hours=1)
-        app.signage_alert("因台风影响，今日下午停课。请师生注意安全。", until=until)
+        app.alerts.put_up("因台风影响，今日下午停课。请师生注意安全。", until=until)
         items = manifest(site)["items"]
         assert items[0]["priority"] == 100 and items[0]["notice_id"].startswith("alert-")
         notice = next(i for i in items if i["notice_id"] == "n1")
@@ -293,7 +293,7 @@ def test_alert_text_passes_the_review_lint(site: Site) -> None:
     from publisher.errors import BlockedByFindings
 
     with site.app() as app, pytest.raises(BlockedByFindings):
-        app.signage_alert("请联系 13812345678", until=site.clock.now() + timedelta(hours=1))
+        app.alerts.put_up("请联系 13812345678", until=site.clock.now() + timedelta(hours=1))
 
 
 FontCheck = Callable[[str], bool]
@@ -359,5 +359,5 @@ def test_alert_text_with_control_characters_is_refused(site: Site) -> None:
     with site.app() as app:
         for text in ("停课\x1b[2J\x1b[31m", "停课\udcff", "停课\x00"):
             with pytest.raises(PublisherError, match="control character"):
-                app.signage_alert(text, until=site.clock.now() + timedelta(hours=1))
+                app.alerts.put_up(text, until=site.clock.now() + timedelta(hours=1))
         assert app.store.alerts(site.clock.now()) == []

@@ -73,7 +73,7 @@ def test_slideshow_plays_all_slides_inside_the_safe_area(site: Site, browser: An
             # an emergency alert: in front of everything at once (within one tick); markup in
             # its text ("<!--<script>" once blanked the whole slideshow) is just text
             text = "因台风影响，今日停课。<!--<script>x</script> & <b>"
-            app.signage_alert(text, until=site.clock.now() + timedelta(hours=1))
+            app.alerts.put_up(text, until=site.clock.now() + timedelta(hours=1))
             page.goto(srv.url + "/signage/landscape/current/")
             assert page.evaluate("document.body.dataset.slide").startswith("alert-")
             island = page.evaluate("document.getElementById('data').textContent")

@@ -235,7 +235,7 @@ def test_dingtalk_bad_signature_pauses_and_alerts(
     type: wecom
     options: {webhook_url: "${TEST_WECOM_URL}", msgtype: text}
 """
-    robots_config(site, DT + ops, delivery="  alert_channel: ops\n")
+    robots_config(site, DT + ops, delivery="  operator_channel: ops\n")
     site.write("n1")
     with site.app() as app, caplog.at_level(logging.ERROR):
         approve(app, "n1")

@@ -1,5 +1,5 @@
 """Operator notifications: when a channel is paused for its configuration, a person is told
-through another robot (``delivery.alert_channel``). Not to be confused with signage alerts,
+through another robot (``delivery.operator_channel``). Not to be confused with signage alerts,
 the emergency slides readers see (``publisher signage alert``)."""
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ class OperatorNotifier:
         self.ctx = ctx
 
     def tell(self, paused: AnyChannel, reason: str) -> None:
-        """Tell a person through ``delivery.alert_channel`` that ``paused`` stopped (best
+        """Tell a person through ``delivery.operator_channel`` that ``paused`` stopped (best
         effort; never the same channel, never past its rate window)."""
-        name = self.ctx.cfg.alert_channel
+        name = self.ctx.cfg.operator_channel
         target = self.ctx.channels.get(name) if name else None
         if target is None or target is paused or not isinstance(target, MessageChannel):
             return
         if target.unavailable():
-            log.error("alert channel %s is not configured; cannot report %s", name, paused.name)
+            log.error("operator channel %s is not configured; cannot report %s", name, paused.name)
             return
         now = self.ctx.clock.now()
         text = (
@@ -33,12 +33,14 @@ class OperatorNotifier:
         try:
             payload: Payload = target.render_alert(text)
         except (ChannelError, NotImplementedError) as exc:
-            log.error("alert channel %s cannot send alerts: %s", name, exc)
+            log.error("operator channel %s cannot send notifications: %s", name, exc)
             return
         limits = target.rate_limits
         if limits and self.ctx.store.take_token(target.robot_key, limits, now) is not None:
             log.error(
-                "alert channel %s is at its rate limit; alert for %s not sent", name, paused.name
+                "operator channel %s is at its rate limit; notification for %s not sent",
+                name,
+                paused.name,
             )
             return
         outcome = target.send(payload, key=f"alert:{paused.name}:{now.isoformat()}")
@@ -51,4 +53,4 @@ class OperatorNotifier:
             reason=redact(reason),
         )
         if outcome.kind != OutcomeKind.SENT:
-            log.error("alert through %s failed: %s", name, redact(outcome.reason))
+            log.error("operator notification through %s failed: %s", name, redact(outcome.reason))
