@@ -17,7 +17,7 @@ from publisher.app import Publisher
 from publisher.catalogue import default_catalogue
 from publisher.clock import ManualClock
 from publisher.config import load_settings
-from publisher.items import load_folder
+from publisher.notice_files import load_folder
 
 CONFIG = """\
 site: {name: 基准测试站点, school_name: 基准示范大学, base_url: "http://127.0.0.1:8080"}

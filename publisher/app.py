@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -32,15 +33,15 @@ from .continuity import (
 )
 from .engine import Engine, TickReport
 from .errors import NotApproved, NotFound, NoticeError, PublisherError, ReviewError
-from .items import canonical, content_hash, load_folder
 from .mediatypes import content_type
-from .model import Action, Clock, DeliveryState, Notice, Severity
+from .model import Action, Clock, Delivery, DeliveryState, Notice, Severity
+from .notice_files import canonical, content_hash, from_canonical, load_folder
 from .published import PublishedViews
 from .review import Gate, ReviewReport
 from .roster import current_os_user
 from .secrets import redact
 from .signage_alerts import SignageAlerts
-from .store import ApprovalResult, Store
+from .store import ApprovalResult, ApprovalRow, NoticeRow, Store, VersionRow
 from .store import backup as backups
 from .templating import make_environment
 
@@ -76,6 +77,26 @@ class NoticeSummary:
     title: str
     publish_at: datetime | None
     state: str  # awaiting review …, approved rN (live, scheduled, expired, file changed), withdrawn
+
+
+@dataclass
+class VersionDetail:
+    version: VersionRow
+    current: bool  # the version the file held when last read
+    paper_records: list[dict[str, Any]]
+    approvals: list[ApprovalRow]
+
+
+@dataclass
+class NoticeDetail:
+    """One notice as `publisher show` (and the console) present it, from the store only."""
+
+    row: NoticeRow
+    notice: Notice | None  # its current version, as stored
+    channels: list[str]  # where that version is routed
+    versions: list[VersionDetail]
+    deliveries: list[Delivery]
+    history: list[dict[str, Any]]
 
 
 @dataclass
@@ -262,6 +283,35 @@ class Publisher:
                 NoticeSummary(row.id, v.title if v else "", v.publish_at if v else None, state)
             )
         return rows
+
+    def notice_detail(self, notice_id: str, history: int = 0) -> NoticeDetail:
+        """Fields, versions with their paper records and sign-offs, deliveries and (``history``
+        events of) the audit trail. From the store: no other notice file is read, so a broken
+        one cannot stop it; a notice only in its file so far is stored first."""
+        try:
+            row = self.store.notice(notice_id)
+        except NotFound:
+            self.save(self.notice(notice_id))
+            row = self.store.notice(notice_id)
+        notice = None
+        if row.current_sha:
+            notice = from_canonical(self.store.version(row.current_sha).canonical, self.settings.tz)
+        return NoticeDetail(
+            row,
+            notice,
+            self.settings.route(notice) if notice else [],
+            [
+                VersionDetail(
+                    v,
+                    v.sha256 == row.current_sha,
+                    self.store.paper_records_of(v.sha256),
+                    self.store.approvals_of(v.sha256),
+                )
+                for v in self.store.versions_of(notice_id)
+            ],
+            self.store.deliveries_of(notice_id),
+            self.store.audit_events(notice_id, limit=history) if history else [],
+        )
 
     def _apply_withdrawals(self, records: Mapping[str, Withdrawal], report: SyncReport) -> None:
         """A notice with a withdrawal record stays withdrawn, whatever the store remembers (a

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import NotFound, PublisherError
+from .errors import PublisherError
 from .model import DeliveryState
 from .monitoring import status_row
 from .secrets import redact
@@ -179,45 +179,38 @@ def _show_arguments(p: argparse.ArgumentParser) -> None:
     "show", "show one notice: fields, versions, approvals, deliveries, history", _show_arguments
 )
 def cmd_show(args: argparse.Namespace) -> int:
-    from .items import from_canonical
-
     with _app(args) as app:
-        # from the store: no other notice file is read, so a broken one cannot stop it
-        try:
-            row = app.store.notice(args.id)
-        except NotFound:
-            app.save(app.notice(args.id))  # only in its file so far
-            row = app.store.notice(args.id)
-        if row.current_sha:
-            v = app.store.version(row.current_sha)
-            n = from_canonical(v.canonical, app.settings.tz)
+        d = app.notice_detail(args.id, history=200 if args.history else 0)
+        row, n = d.row, d.notice
+        if n is not None:
             out(f"{n.id}  {n.title}")
             out(f"  file        {row.source} (as last read; `publisher items` reads it again)")
-            out(f"  version     {v.sha256}")
+            out(f"  version     {row.current_sha}")
             item = app.settings.catalogue.items.get(n.item)
             out(f"  category    {n.category} · item {n.item} ({item.text[:40] if item else '?'}…)")
             out(f"  department  {n.department}")
             out(f"  publish_at  {_local(n.publish_at, app)}")
             out(f"  expires_at  {_local(n.expires_at, app)}")
-            out(f"  channels    {', '.join(app.settings.route(n)) or '(none)'}")
+            out(f"  channels    {', '.join(d.channels) or '(none)'}")
         if row.withdrawn_at:
             out(f"  WITHDRAWN   {_local(row.withdrawn_at, app)}: {row.withdraw_reason}")
         out("versions:")
-        for v in app.store.versions_of(args.id):
+        for vd in d.versions:
+            v = vd.version
             mark = (
                 f"approved r{v.revision} {_local(v.approved_at, app)}"
                 if v.approved_at
                 else "not approved"
             )
-            cur = " (file)" if v.sha256 == row.current_sha else ""
+            cur = " (file)" if vd.current else ""
             out(f"  {v.sha256[:16]}  seen {_local(v.seen_at, app)}  {mark}{cur}")
-            for rec in app.store.paper_records_of(v.sha256):
+            for rec in vd.paper_records:
                 out(
                     f"      paper record {rec['form_no'] or '(no form no.)'} of "
                     f"{rec['reviewed_on']} by {', '.join(rec['reviewers'])} "
                     f"({rec['source']}): {rec['opinion']}"
                 )
-            for a in app.store.approvals_of(v.sha256):
+            for a in vd.approvals:
                 extra = "".join(f"; allowed {x['rule']}: {x['reason']}" for x in a.allowances)
                 form = f", form {a.form_no}" if a.form_no else ""
                 form += f", reviewed {a.reviewed_on}" if a.reviewed_on else ""
@@ -227,14 +220,14 @@ def cmd_show(args: argparse.Namespace) -> int:
                     f" {_local(a.approved_at, app)}: {a.opinion}{extra}"
                 )
         out("deliveries:")
-        for d in app.store.deliveries_of(args.id):
+        for dl in d.deliveries:
             out(
-                f"  #{d.id:<5} {d.channel:<16} {d.action:<9} {d.state:<10} "
-                f"attempts {d.attempts}  {d.sha256[:12]}  {d.last_error}"
+                f"  #{dl.id:<5} {dl.channel:<16} {dl.action:<9} {dl.state:<10} "
+                f"attempts {dl.attempts}  {dl.sha256[:12]}  {dl.last_error}"
             )
         if args.history:
             out("history:")
-            for e in app.store.audit_events(args.id, limit=200):
+            for e in d.history:
                 out(
                     f"  {_local(e['at'], app)}  {e['event']:<18} {e['channel'] or '':<12} "
                     f"{e['actor'] or ''} {json.dumps(e['detail'], ensure_ascii=False)[:120]}"

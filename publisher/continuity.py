@@ -15,7 +15,7 @@ Three records, each written by the bot, none trusted for more than it can only t
     it and keeps the notice withdrawn. A record can only take a notice down, never put one up;
     whoever can write ``items/`` could withdraw a notice with one, and the audit log says so.
 
-Dot-paths are never served (``web.py``) and never read as notices (``items.py``).
+Dot-paths are never served (``web.py``) and never read as notices (``notice_files.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from . import yamlsrc
 from .errors import NoticeError, OutputOwned
-from .items import ID_RE
+from .notice_files import ID_RE
 from .output import durable_write
 
 log = logging.getLogger("publisher")

@@ -11,8 +11,8 @@ from threading import Lock
 
 from .catalogue import Catalogue
 from .errors import NotApproved
-from .items import content_hash, from_canonical
 from .model import PublishedNotice, SiteInfo
+from .notice_files import content_hash, from_canonical
 from .store import VersionRow
 from .text import render_markdown
 

@@ -21,9 +21,9 @@ from .attachments import UndecidableCharset, decode, is_text_like
 from .config import Settings
 from .errors import BlockedByFindings, ReviewError, StaleReview
 from .fields import SHIPPED_TITLES, Field_, Kind
-from .items import canonical, content_hash, from_canonical
 from .lint import LintConfig, run_rules
 from .model import Clock, Finding, Notice, Severity
+from .notice_files import canonical, content_hash, from_canonical
 from .roster import Reviewer, Roster
 from .store import ApprovalResult, Store
 from .urls import domain_ascii

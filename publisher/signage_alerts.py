@@ -14,9 +14,9 @@ from datetime import datetime, timedelta, tzinfo
 
 from .channel import AnyStateChannel
 from .errors import NotFound, PublisherError
-from .items import is_bad_char
 from .lint import LintConfig, run_rules
 from .model import Alert, Clock, Notice
+from .notice_files import is_bad_char
 from .review import require_passing
 from .store import Store
 

@@ -14,7 +14,7 @@ from publisher.app import Publisher, restore_store
 from publisher.config import load_settings
 from publisher.continuity import read_owner, read_withdrawals, withdrawal_path
 from publisher.errors import OutputOwned, PublisherError
-from publisher.items import canonical, content_hash, load_folder
+from publisher.notice_files import canonical, content_hash, load_folder
 from publisher.store import Store
 
 from .helpers import PAPER_APPROVES, Site, approve, notice_text, reset_pg

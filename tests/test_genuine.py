@@ -14,9 +14,9 @@ import shutil
 from pathlib import Path
 
 from publisher.config import load_settings
-from publisher.items import load_folder
 from publisher.lint import run_rules
 from publisher.model import Notice, Severity
+from publisher.notice_files import load_folder
 from publisher.review import attachment_fields, lint_config
 
 from .helpers import ROOT, START

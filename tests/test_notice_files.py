@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from publisher.catalogue import default_catalogue, load_catalogue
 from publisher.errors import NoticeError
-from publisher.items import (
+from publisher.notice_files import (
     canonical,
     content_hash,
     from_canonical,
