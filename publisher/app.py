@@ -443,6 +443,31 @@ class Publisher:
             reviewed_on=reviewed_on,
         )
 
+    def approve_as(
+        self,
+        notice_id: str,
+        *,
+        account: str,
+        opinion: str,
+        allow: Mapping[str, str],
+        version: str,
+    ) -> ApprovalResult:
+        """Sign off from the console as ``account`` (its reviewer role was checked by the
+        console). The version the page showed is pinned: a file changed since is refused."""
+        if not version:
+            raise ReviewError("the page did not say which version you reviewed; open it again")
+        notice = self.notice(notice_id)
+        self.save(notice)
+        return self.gate.approve(
+            notice,
+            reviewers=[account],
+            ran_by=f"console:{account}",
+            opinion=opinion,
+            allow=dict(allow),
+            version=version,
+            source="console",
+        )
+
     def withdraw(self, notice_id: str, reason: str, actor: str = "") -> TickReport:
         """Take a notice down everywhere now. Works from the store: no other notice file is
         read, so a broken file elsewhere can never hold up an emergency withdrawal."""

@@ -17,7 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from . import yamlsrc
 from .catalogue import Catalogue, load_catalogue
-from .channel import ChannelOptions, MessageChannel, channel_class
+from .channel import ChannelOptions, MessageChannel, SecretValue, channel_class
 from .errors import CatalogueError, ConfigError, ErrorSet, Located, UnknownChannelType
 from .model import Notice, SiteInfo
 from .secrets import expand_env
@@ -197,6 +197,19 @@ class ScheduleConfig(_Model):
         return None if v is None else parse_duration(v)
 
 
+class ConsoleConfig(_Model):
+    enabled: bool = True  # the office's console under /admin/ of `publisher run`
+    session: float = 8 * 3600.0  # a login lasts this long
+    # signs the session cookies; by default a random key kept in the store (every instance
+    # shares it); set ${ENV} to keep it out of the database and its backups
+    secret: SecretValue | None = None
+
+    @field_validator("session", mode="before")
+    @classmethod
+    def _session(cls, v: object) -> float:
+        return parse_duration(v)
+
+
 class ServerConfig(_Model):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -216,6 +229,7 @@ class ConfigModel(_Model):
     routes: list[RouteConfig] = []
     schedules: list[ScheduleConfig] = [ScheduleConfig(name="tick", job="tick", interval=30)]
     server: ServerConfig = ServerConfig()
+    console: ConsoleConfig = ConsoleConfig()
 
 
 @dataclass(frozen=True)

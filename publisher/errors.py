@@ -14,6 +14,7 @@ message and a non-zero exit code, never a traceback::
     │   ├── StaleReview          the file changed between `review` and `approve`
     │   ├── NotApproved          a push/preview of a version nobody approved
     │   └── NotAuthorised        a name not on the reviewer roster, or not this OS account's
+    ├── AccessDenied             a console login or action refused (password, rate limit, role)
     ├── StoreError               the database is unreachable or in the wrong shape
     │   ├── SchemaError          schema missing, older (needs upgrade) or newer than this code
     │   ├── BlobMismatch         stored attachment bytes do not hash to their approved sha256
@@ -110,6 +111,10 @@ class NotApproved(ReviewError):
 
 class NotAuthorised(ReviewError):
     """Whoever asked may not sign as that reviewer."""
+
+
+class AccessDenied(PublisherError):
+    """A console login or action refused: a wrong password, too many failures, a missing role."""
 
 
 class StoreError(PublisherError):

@@ -169,6 +169,8 @@ class Gate:
             if allow:
                 raise ReviewError("a paper record cannot pass a blocking finding")
             reviewers = self.roster.authorise_paper(reviewers)
+        elif source == "console":
+            pass  # a logged-in account holding the reviewer role signs as itself
         else:
             reviewers = [self.roster.authorise_cli(r, ran_by) for r in reviewers]
         sha = content_hash(canonical(notice))

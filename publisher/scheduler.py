@@ -19,6 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from starlette.types import ASGIApp
 
 from .app import Publisher
 from .config import ScheduleConfig
@@ -60,7 +61,15 @@ class Runner:
                 health=self.health,
                 status=self.status_json,
                 metrics=self.metrics,
+                console=self._console(),
             )
+
+    def _console(self) -> ASGIApp | None:
+        if not self.settings.model.console.enabled:
+            return None
+        from .console import console_app  # the web console's libraries load only when served
+
+        return console_app(self.app)
 
     # ---------------------------------------------------------------- jobs
 

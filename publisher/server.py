@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .errors import PublisherError
@@ -80,6 +81,7 @@ class Server:
         status: Callable[[], Any] | None = None,
         metrics: Callable[[], str] | None = None,
         *,
+        console: ASGIApp | None = None,
         limit_concurrency: int = 1000,
         timeout_keep_alive: float = 5,
     ) -> None:
@@ -96,7 +98,7 @@ class Server:
                 "(another program uses the port? set server.port or pass --port)"
             ) from None
         self.sock.listen(1024)  # 100 feed readers arriving at once are queued, not reset
-        app = site_app(str(root), health=health, status=status, metrics=metrics)
+        app = site_app(str(root), health=health, status=status, metrics=metrics, console=console)
         self.config = uvicorn.Config(app, **self._options(limit_concurrency, timeout_keep_alive))
         self.uvicorn = uvicorn.Server(self.config)
         self._thread: threading.Thread | None = None

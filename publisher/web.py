@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette_compress import CompressMiddleware
@@ -48,6 +48,7 @@ from .mediatypes import cache_control, content_type
 # attachment types a browser shows without running anything; everything else downloads
 PASSIVE = (".pdf", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".csv", ".txt")
 MAX_PATH = 2048
+CONSOLE_PREFIX = "/admin"
 _BAD_PATH = re.compile(r"[\x00-\x1f\x7f]")
 _ENCODED_SEPARATOR = re.compile(rb"%(?:2f|5c)", re.I)
 _INLINE_SCRIPT = re.compile(
@@ -246,7 +247,13 @@ class FastFiles:
         if scope["method"] not in ("GET", "HEAD"):
             return None
         path: str = scope["path"]
-        if path in self.reserved or not path.startswith("/") or "/." in path:
+        if (
+            path in self.reserved
+            or path == CONSOLE_PREFIX
+            or path.startswith(CONSOLE_PREFIX + "/")  # the console answers for itself
+            or not path.startswith("/")
+            or "/." in path
+        ):
             return None
         if path.endswith("/"):
             path += "index.html"
@@ -380,8 +387,10 @@ def site_app(
     health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
     status: Callable[[], Any] | None = None,
     metrics: Callable[[], str] | None = None,
+    console: ASGIApp | None = None,
 ) -> Starlette:
-    """The public site: the output folder under ``/`` plus the operational endpoints."""
+    """The public site: the output folder under ``/`` plus the operational endpoints, and the
+    office's console under ``/admin`` when one is given (it asks for a login itself)."""
 
     async def health_ep(request: Request) -> Response:
         ok, report = health() if health else (True, {})
@@ -404,13 +413,15 @@ def site_app(
     methods = ["GET", "HEAD"]
     cache = FileCache(os.path.realpath(root))
     reserved = ("/health", "/healthz", "/status.json", "/metrics")
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/health", health_ep, methods=methods),
         Route("/healthz", health_ep, methods=methods),
         Route("/status.json", status_ep, methods=methods),
         Route("/metrics", metrics_ep, methods=methods),
-        Mount("/", app=OutputFiles(root, cache)),
     ]
+    if console is not None:
+        routes.append(Mount(CONSOLE_PREFIX, app=console))
+    routes.append(Mount("/", app=OutputFiles(root, cache)))
     return Starlette(
         routes=routes,
         middleware=[

@@ -6,6 +6,7 @@ SQLite (one machine, WAL, ``BEGIN IMMEDIATE``) and PostgreSQL (several instances
 
 from __future__ import annotations
 
+from .accounts import AccountQueries, AccountRow
 from .alerts import SignageAlertQueries
 from .channels import ChannelQueries
 from .metrics import MetricsQueries
@@ -29,11 +30,13 @@ class Store(
     RateLimitQueries,
     SignageAlertQueries,
     MetricsQueries,
+    AccountQueries,
 ):
     """All queries of the program, on one SQLAlchemy engine, one mixin per topic."""
 
 
 __all__ = [
+    "AccountRow",
     "ApprovalResult",
     "ApprovalRow",
     "ChannelStateRow",

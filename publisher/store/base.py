@@ -73,6 +73,16 @@ class StoreBase:
             raise StoreError("the store has no store_id (run `publisher db upgrade`)")
         return str(value)
 
+    def meta(self, key: str, make: Callable[[], str]) -> str:
+        """A value kept with the database (the console's session key), made once, the same
+        for every instance."""
+        with self.tx() as conn:
+            value = conn.execute(select(store_meta.c.value).where(store_meta.c.key == key)).scalar()
+            if value is None:
+                value = make()
+                conn.execute(insert(store_meta).values(key=key, value=value))
+        return str(value)
+
     def is_empty(self) -> bool:
         """True when the store has never seen a notice."""
         with self.tx() as conn:

@@ -262,3 +262,25 @@ store_meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# console accounts: who may do what in the browser (roles: see publisher/accounts.py)
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("roles", Text, nullable=False),  # comma-separated
+    Column("password_hash", Text, nullable=False),  # argon2id, never the password
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+)
+
+# failed console logins, for rate limiting by account and by client address
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("account", String(100), nullable=False, index=True),
+    Column("client", String(100), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+)

@@ -1,0 +1,325 @@
+"""The office's console under ``/admin/``: log in, see notices by state, open one with its lint
+findings marked in the source, sign off as yourself, withdraw; the audit log.
+
+Server-rendered Jinja pages (``templates/console/``), one small local script, no CDN. Sessions
+are signed cookies (Starlette's ``SessionMiddleware``, itsdangerous) that expire; every form
+carries a CSRF token (``asgi-csrf``, double-submit cookie, signed); a login is rate-limited in
+the store (``accounts.py``). Every action goes to the audit log under the account's name.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from asgi_csrf import asgi_csrf
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+
+from .accounts import Account, Accounts
+from .app import NoticeSummary, Publisher
+from .attachments import read_inside
+from .errors import AccessDenied, PublisherError
+from .templating import builtin_templates_dir
+from .text import render_markdown
+
+PREFIX = "/admin"
+STATES = {  # the console's words for where a notice stands, and how a summary says it
+    "待审": "awaiting review",
+    "待发布": "scheduled",
+    "已发布": "live",
+    "已过期": "expired",
+    "已撤回": "withdrawn",
+}
+ROLE_NAMES = {
+    "viewer": "查看",
+    "editor": "编辑",
+    "reviewer": "审核人",
+    "publisher": "发布员",
+    "admin": "管理员",
+}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def state_label(summary: NoticeSummary) -> str:
+    s = summary.state
+    if s == "withdrawn":
+        return "已撤回"
+    if s.startswith("awaiting review") or "file changed" in s:
+        return "待审"
+    if s.endswith("scheduled"):
+        return "待发布"
+    if s.endswith("expired"):
+        return "已过期"
+    return "已发布"
+
+
+def console_app(app: Publisher) -> ASGIApp:
+    """The console, to mount at ``/admin`` of the site."""
+    cfg = app.settings.model.console
+    secret = (
+        cfg.secret.reveal()
+        if cfg.secret is not None
+        else app.store.meta("console_secret", lambda: secrets.token_urlsafe(32))
+    )
+    accounts = Accounts(app.store, app.clock)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(builtin_templates_dir() / "console")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    tz = app.settings.tz
+    env.filters["role"] = lambda r: ROLE_NAMES.get(r, r)
+    env.filters["local"] = lambda dt: dt.astimezone(tz).strftime("%Y-%m-%d %H:%M") if dt else "—"
+
+    def page(request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+        body = env.get_template(name).render(
+            site=app.settings.model.site,
+            me=request.scope.get("account"),
+            csrftoken=request.scope["csrftoken"](),
+            prefix=PREFIX,
+            **values,
+        )
+        return HTMLResponse(
+            body,
+            status,
+            headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"},
+        )
+
+    def fingerprint(account: str) -> str:
+        # changes when the password changes: old sessions end with it
+        row = app.store.account(account)
+        return hashlib.sha256(row.password_hash.encode()).hexdigest()[:16] if row else ""
+
+    def requires(permission: str) -> Callable[[Handler], Handler]:
+        def decorate(fn: Handler) -> Handler:
+            @wraps(fn)
+            async def wrapped(request: Request) -> Response:
+                name = request.session.get("account")
+                account = accounts.get(name) if isinstance(name, str) else None
+                if account is None or request.session.get("fp") != fingerprint(account.name):
+                    request.session.clear()
+                    target = quote(request.url.path)
+                    return RedirectResponse(f"{PREFIX}/login?next={target}", 303)
+                request.scope["account"] = account
+                if not account.can(permission):
+                    return page(
+                        request,
+                        "denied.html",
+                        403,
+                        message=f"需要“{permission}”权限 (your roles: {', '.join(account.roles)})",
+                    )
+                return await fn(request)
+
+            return wrapped
+
+        return decorate
+
+    # ---------------------------------------------------------------- login
+
+    async def login_form(request: Request) -> Response:
+        return page(request, "login.html", next=request.query_params.get("next", ""), error="")
+
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        name, password = str(form.get("name", "")), str(form.get("password", ""))
+        target = str(form.get("next", "")) or f"{PREFIX}/"
+        if not target.startswith(f"{PREFIX}/") or "//" in target or "\\" in target:
+            target = f"{PREFIX}/"  # never a redirect off the console
+        client = request.client.host if request.client else "?"
+        try:
+            account = accounts.authenticate(name, password, client)
+        except AccessDenied as exc:
+            app.store.audit(app.clock.now(), "console.login.failed", actor=name, client=client)
+            return page(request, "login.html", 401, next=target, error=str(exc))
+        request.session.clear()
+        request.session.update({"account": account.name, "fp": fingerprint(account.name)})
+        app.store.audit(app.clock.now(), "console.login", actor=account.name, client=client)
+        return RedirectResponse(target, 303)
+
+    async def logout(request: Request) -> Response:
+        name = request.session.get("account")
+        request.session.clear()
+        if isinstance(name, str):
+            app.store.audit(app.clock.now(), "console.logout", actor=name)
+        return RedirectResponse(f"{PREFIX}/login", 303)
+
+    # ---------------------------------------------------------------- notices
+
+    @requires("view")
+    async def notices(request: Request) -> Response:
+        q = request.query_params.get("q", "").strip()
+        state = request.query_params.get("state", "")
+        rows = [(s, state_label(s)) for s in app.notice_summaries()]
+        counts = {label: sum(1 for _, lb in rows if lb == label) for label in STATES}
+        if state in STATES:
+            rows = [(s, lb) for s, lb in rows if lb == state]
+        if q:
+            rows = [(s, lb) for s, lb in rows if q.lower() in f"{s.id} {s.title}".lower()]
+        return page(
+            request, "notices.html", rows=rows, counts=counts, state=state, q=q, states=STATES
+        )
+
+    def source_lines(source: str) -> list[str]:
+        try:
+            raw = read_inside(app.settings.base_dir / source, app.settings.items_dir)
+        except (OSError, PublisherError):
+            return []
+        return raw.decode("utf-8", errors="replace").splitlines()
+
+    @requires("view")
+    async def notice(request: Request) -> Response:
+        nid = request.path_params["nid"]
+        detail = app.notice_detail(nid, history=50)
+        findings = []
+        sha = ""
+        error = ""
+        try:
+            report = app.review(nid)  # the file as it is now, reviewed and recorded
+            findings, sha = report.findings, report.sha256
+        except PublisherError as exc:
+            error = str(exc)
+        marked: dict[int, list[Any]] = {}
+        for f in findings:
+            if f.line is not None and f.field != "attachments":
+                marked.setdefault(f.line, []).append(f)
+        n = detail.notice
+        return page(
+            request,
+            "notice.html",
+            d=detail,
+            n=n,
+            body_html=render_markdown(n.body) if n else "",
+            findings=findings,
+            blocking=sorted({f.rule for f in findings if f.severity == "block"}),
+            marked=marked,
+            lines=source_lines(detail.row.source),
+            sha=sha,
+            error=error,
+            message=request.query_params.get("done", ""),
+        )
+
+    @requires("review")
+    async def signoff(request: Request) -> Response:
+        nid = request.path_params["nid"]
+        form = await request.form()
+        account: Account = request.scope["account"]
+        allow = {
+            str(rule): str(form.get(f"reason:{rule}", "")).strip() for rule in form.getlist("allow")
+        }
+        try:
+            res = app.approve_as(
+                nid,
+                account=account.name,
+                opinion=str(form.get("opinion", "")).strip() or "同意公开",
+                allow=allow,
+                version=str(form.get("version", "")),
+            )
+        except PublisherError as exc:
+            return page(request, "result.html", 409, ok=False, nid=nid, message=str(exc))
+        done = (
+            f"已签批（{res.signoffs}/{res.required}），已生成 {len(res.deliveries)} 个发布任务"
+            if res.approved_now
+            else f"已签批（{res.signoffs}/{res.required}），等待其他审核人"
+        )
+        return RedirectResponse(f"{PREFIX}/notices/{quote(nid)}?done={quote(done)}", 303)
+
+    @requires("publish")
+    async def withdraw(request: Request) -> Response:
+        nid = request.path_params["nid"]
+        form = await request.form()
+        account: Account = request.scope["account"]
+        try:
+            app.withdraw(nid, str(form.get("reason", "")), actor=account.name)
+        except PublisherError as exc:
+            return page(request, "result.html", 409, ok=False, nid=nid, message=str(exc))
+        return RedirectResponse(f"{PREFIX}/notices/{quote(nid)}?done={quote('已撤回')}", 303)
+
+    # ---------------------------------------------------------------- audit
+
+    @requires("view")
+    async def audit(request: Request) -> Response:
+        events = app.store.audit_events(limit=500)
+        q = request.query_params.get("q", "").strip()
+        if q:
+            events = [e for e in events if q in json.dumps(e, ensure_ascii=False, default=str)]
+        if request.url.path.endswith(".csv"):
+            buf = io.StringIO()
+            w = csv.writer(buf)
+            w.writerow(["at", "event", "notice", "channel", "actor", "detail"])
+            for e in events:
+                w.writerow(
+                    [
+                        e["at"].isoformat(),
+                        e["event"],
+                        e["notice_id"] or "",
+                        e["channel"] or "",
+                        e["actor"] or "",
+                        json.dumps(e["detail"], ensure_ascii=False),
+                    ]
+                )
+            return Response(
+                "\ufeff" + buf.getvalue(),  # a BOM: Excel on Windows then reads it as UTF-8
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+            )
+        return page(request, "audit.html", events=events, q=q)
+
+    static = Path(builtin_templates_dir()) / "console" / "static"
+    inner = Starlette(
+        routes=[
+            Route("/login", login_form, methods=["GET"]),
+            Route("/login", login, methods=["POST"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/", notices, methods=["GET"]),
+            Route("/notices/{nid}", notice, methods=["GET"]),
+            Route("/notices/{nid}/signoff", signoff, methods=["POST"]),
+            Route("/notices/{nid}/withdraw", withdraw, methods=["POST"]),
+            Route("/audit", audit, methods=["GET"]),
+            Route("/audit.csv", audit, methods=["GET"]),
+            Mount("/static", app=StaticFiles(directory=str(static))),
+        ],
+        middleware=[
+            Middleware(
+                SessionMiddleware,
+                secret_key=secret,
+                session_cookie="publisher_console",
+                max_age=max(1, int(cfg.session)),
+                path=PREFIX,
+                same_site="strict",
+                https_only=app.settings.model.site.base_url.startswith("https://"),
+            )
+        ],
+    )
+    # a forged POST without the token is refused before any handler runs; the login form is
+    # protected even before a session cookie exists
+    protected: ASGIApp = asgi_csrf(
+        inner,
+        signing_secret=secret,
+        cookie_path=PREFIX,
+        cookie_samesite="Strict",
+        always_protect={f"{PREFIX}/login", "/login"},
+    )
+    return protected

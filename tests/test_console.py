@@ -1,0 +1,183 @@
+"""The console's guards, over real HTTP (the site's server on a loopback port): logins, rate
+limits, CSRF, roles, session expiry, safe redirects."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from publisher.accounts import Accounts
+from publisher.app import Publisher
+from publisher.console import console_app
+from publisher.server import Server
+
+from .helpers import Site
+from .vendors import free_port
+
+
+@contextmanager
+def serving(site: Site) -> Iterator[tuple[Publisher, httpx.Client]]:
+    (site.root / "public").mkdir(exist_ok=True)
+    app = site.app()
+    server = Server(site.root / "public", "127.0.0.1", free_port(), console=console_app(app))
+    server.start()
+    try:
+        with app, httpx.Client(base_url=server.url, follow_redirects=False) as client:
+            yield app, client
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def console(site: Site) -> Iterator[tuple[Site, Publisher, httpx.Client]]:
+    site.write("n1")
+    with serving(site) as (app, client):
+        accounts = Accounts(app.store, app.clock)
+        accounts.add("王芳", ("reviewer",), "correct-horse-1", "test")
+        accounts.add("游客", ("viewer",), "correct-horse-2", "test")
+        app.sync()
+        yield site, app, client
+
+
+def token(client: httpx.Client, path: str = "/admin/login") -> str:
+    r = client.get(path)
+    m = re.search(r'name="csrftoken" value="([^"]+)"', r.text)
+    assert m, r.text[:500]
+    return m[1]
+
+
+def login(client: httpx.Client, name: str, password: str, next_: str = "") -> int:
+    r = client.post(
+        "/admin/login",
+        data={"csrftoken": token(client), "name": name, "password": password, "next": next_},
+    )
+    return r.status_code
+
+
+def test_nothing_but_the_login_page_without_a_session(console: tuple) -> None:
+    _, _, client = console
+    for path in ("/admin/", "/admin/notices/n1", "/admin/audit", "/admin/audit.csv"):
+        r = client.get(path)
+        assert r.status_code == 303 and r.headers["location"].startswith("/admin/login")
+    assert client.get("/admin/login").status_code == 200
+    r = client.post("/admin/notices/n1/signoff", data={"version": "x"})
+    assert r.status_code in (303, 403)  # no session: never a sign-off
+
+
+def test_wrong_passwords_are_rate_limited(console: tuple) -> None:
+    _, app, client = console
+    for _ in range(5):
+        assert login(client, "王芳", "wrong-password") == 401
+    r = client.post(
+        "/admin/login",
+        data={"csrftoken": token(client), "name": "王芳", "password": "correct-horse-1"},
+    )
+    assert r.status_code == 401 and "too many failed logins" in r.text
+    events = [e["event"] for e in app.store.audit_events(limit=20)]
+    assert events.count("console.login.failed") == 6
+
+
+def test_a_post_without_the_csrf_token_is_refused(console: tuple) -> None:
+    _, app, client = console
+    assert login(client, "王芳", "correct-horse-1") == 303
+    page = client.get("/admin/notices/n1").text
+    version = re.search(r'name="version" value="([0-9a-f]+)"', page)
+    assert version
+    r = client.post("/admin/notices/n1/signoff", data={"version": version[1]})
+    assert r.status_code == 403
+    assert app.store.approvals_of(version[1]) == []
+    # the same form with its token goes through
+    r = client.post(
+        "/admin/notices/n1/signoff",
+        data={"version": version[1], "csrftoken": token(client, "/admin/notices/n1")},
+    )
+    assert r.status_code == 303
+    assert [a.reviewer for a in app.store.approvals_of(version[1])] == ["王芳"]
+    assert app.store.approvals_of(version[1])[0].ran_by == "console:王芳"
+
+
+def test_a_viewer_cannot_sign_off_not_even_by_a_forged_post(console: tuple) -> None:
+    _, app, client = console
+    assert login(client, "游客", "correct-horse-2") == 303
+    page = client.get("/admin/notices/n1").text
+    assert "签批（" not in page and 'action="/admin/notices/n1/signoff"' not in page
+    sha = app.store.notice("n1").current_sha
+    r = client.post(
+        "/admin/notices/n1/signoff",
+        data={"version": sha, "csrftoken": token(client, "/admin/notices/n1")},
+    )
+    assert r.status_code == 403 and "无权限" in r.text
+    assert app.store.approvals_of(sha) == []
+
+
+def test_a_session_expires_and_ends_with_a_new_password(make_site: object) -> None:
+    site = make_site()  # type: ignore[operator]
+    text = site.config.read_text("utf-8")
+    site.config.write_text(text + "console: {session: 1s}\n", "utf-8")
+    with serving(site) as (app, client):
+        Accounts(app.store, app.clock).add("王芳", ("reviewer",), "correct-horse-1", "test")
+        assert login(client, "王芳", "correct-horse-1") == 303
+        assert client.get("/admin/").status_code == 200
+        time.sleep(2.2)
+        assert client.get("/admin/").status_code == 303  # the signed cookie is too old
+        assert login(client, "王芳", "correct-horse-1") == 303
+        Accounts(app.store, app.clock).set_password("王芳", "another-horse-9", "admin")
+        assert client.get("/admin/").status_code == 303  # a new password ends old sessions
+
+
+def test_login_never_redirects_off_the_console(console: tuple) -> None:
+    _, _, client = console
+    for target in ("//evil.example/", "https://evil.example/", "/admin/\\evil", "/feeds/"):
+        r = client.post(
+            "/admin/login",
+            data={
+                "csrftoken": token(client),
+                "name": "王芳",
+                "password": "correct-horse-1",
+                "next": target,
+            },
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/admin/", target
+
+
+def test_the_console_pages_carry_a_strict_policy_and_no_cache(console: tuple) -> None:
+    _, _, client = console
+    login(client, "王芳", "correct-horse-1")
+    r = client.get("/admin/")
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert "unsafe-inline" not in r.headers["content-security-policy"]
+    assert r.headers["cache-control"] == "no-store"
+    login_answer = client.post(
+        "/admin/login",
+        data={"csrftoken": token(client), "name": "王芳", "password": "correct-horse-1"},
+    )
+    session = [c for c in login_answer.headers.get_list("set-cookie") if "publisher_console" in c]
+    assert session and "httponly" in session[0].lower() and "samesite=strict" in session[0].lower()
+
+
+def test_user_command_creates_accounts_with_a_one_time_password(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from publisher.cli import main
+
+    config = str(site.config)
+    assert main(["--config", config, "user", "add", "李明", "--role", "reviewer"]) == 0
+    printed = capsys.readouterr().out
+    password = re.search(r"one-time password: (\S+)", printed)
+    assert password and len(password[1]) >= 12
+    with site.app() as app:
+        row = app.store.account("李明")
+        assert row is not None and password[1] not in row.password_hash
+        assert (
+            Accounts(app.store, app.clock).authenticate("李明", password[1], "cli").name == "李明"
+        )
+    assert main(["--config", config, "user", "add", "x", "--role", "boss"]) == 1
+    assert "unknown role boss" in capsys.readouterr().err
+    assert main(["--config", config, "user", "list"]) == 0
+    assert "李明" in capsys.readouterr().out and Path(config).is_file()
