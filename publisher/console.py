@@ -2,9 +2,11 @@
 findings marked in the source, sign off as yourself, withdraw; the audit log.
 
 Server-rendered Jinja pages (``templates/console/``), one small local script, no CDN. Sessions
-are signed cookies (Starlette's ``SessionMiddleware``, itsdangerous) that expire; every form
-carries a CSRF token (``asgi-csrf``, double-submit cookie, signed); a login is rate-limited in
-the store (``accounts.py``). Every action goes to the audit log under the account's name.
+are signed cookies (Starlette's ``SessionMiddleware``, itsdangerous) that expire and are
+``SameSite=Strict``; every POST must also carry the session's CSRF token (synchronizer token,
+compared in constant time; asgi-csrf was the first choice, but it breaks on python-multipart
+0.0.26+, the release that fixed its CVEs); a login is rate-limited in the store
+(``accounts.py``). Every action goes to the audit log under the account's name.
 """
 
 from __future__ import annotations
@@ -15,18 +17,19 @@ import io
 import json
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from asgi_csrf import asgi_csrf
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
@@ -34,9 +37,10 @@ from starlette.types import ASGIApp
 from .accounts import Account, Accounts
 from .app import NoticeSummary, Publisher
 from .attachments import read_inside
-from .errors import AccessDenied, PublisherError
+from .errors import AccessDenied, NoticeError, PublisherError
 from .templating import builtin_templates_dir
 from .text import render_markdown
+from .writing import Draft, EditConflict, NoticeWriter, draft_of, file_hash, publicity_ends
 
 PREFIX = "/admin"
 STATES = {  # the console's words for where a notice stands, and how a summary says it
@@ -74,6 +78,32 @@ def state_label(summary: NoticeSummary) -> str:
     return "已发布"
 
 
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, made on first use (a new one after each login)."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def csrf_protected(fn: Handler) -> Handler:
+    """Refuse a POST whose form field ``csrftoken`` (or header ``X-CSRFToken``) is not the
+    session's token: a page on another site cannot read it, so cannot send it."""
+
+    @wraps(fn)
+    async def wrapped(request: Request) -> Response:
+        expected = request.session.get("csrf")
+        # parsed once here (Starlette keeps it for the handler), with the console's limits
+        form = await request.form(max_files=20, max_fields=200)
+        given = str(form.get("csrftoken") or request.headers.get("x-csrftoken") or "")
+        if not isinstance(expected, str) or not secrets.compare_digest(given, expected):
+            return Response("CSRF token missing or wrong; reload the page", 403)
+        return await fn(request)
+
+    return wrapped
+
+
 def console_app(app: Publisher) -> ASGIApp:
     """The console, to mount at ``/admin`` of the site."""
     cfg = app.settings.model.console
@@ -98,7 +128,7 @@ def console_app(app: Publisher) -> ASGIApp:
         body = env.get_template(name).render(
             site=app.settings.model.site,
             me=request.scope.get("account"),
-            csrftoken=request.scope["csrftoken"](),
+            csrftoken=csrf_token(request),
             prefix=PREFIX,
             **values,
         )
@@ -142,6 +172,7 @@ def console_app(app: Publisher) -> ASGIApp:
     async def login_form(request: Request) -> Response:
         return page(request, "login.html", next=request.query_params.get("next", ""), error="")
 
+    @csrf_protected
     async def login(request: Request) -> Response:
         form = await request.form()
         name, password = str(form.get("name", "")), str(form.get("password", ""))
@@ -159,6 +190,7 @@ def console_app(app: Publisher) -> ASGIApp:
         app.store.audit(app.clock.now(), "console.login", actor=account.name, client=client)
         return RedirectResponse(target, 303)
 
+    @csrf_protected
     async def logout(request: Request) -> Response:
         name = request.session.get("account")
         request.session.clear()
@@ -222,6 +254,7 @@ def console_app(app: Publisher) -> ASGIApp:
         )
 
     @requires("review")
+    @csrf_protected
     async def signoff(request: Request) -> Response:
         nid = request.path_params["nid"]
         form = await request.form()
@@ -247,6 +280,7 @@ def console_app(app: Publisher) -> ASGIApp:
         return RedirectResponse(f"{PREFIX}/notices/{quote(nid)}?done={quote(done)}", 303)
 
     @requires("publish")
+    @csrf_protected
     async def withdraw(request: Request) -> Response:
         nid = request.path_params["nid"]
         form = await request.form()
@@ -256,6 +290,161 @@ def console_app(app: Publisher) -> ASGIApp:
         except PublisherError as exc:
             return page(request, "result.html", 409, ok=False, nid=nid, message=str(exc))
         return RedirectResponse(f"{PREFIX}/notices/{quote(nid)}?done={quote('已撤回')}", 303)
+
+    # ---------------------------------------------------------------- writing
+
+    writer = NoticeWriter(app.settings.items_dir, app.settings.base_dir, app.settings.catalogue, tz)
+    catalogue = app.settings.catalogue
+
+    def local_input(value: datetime | None) -> str:
+        return value.astimezone(tz).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+    def edit_page(
+        request: Request,
+        draft: Draft,
+        *,
+        new: bool,
+        opened: str,
+        error: str = "",
+        status: int = 200,
+    ) -> HTMLResponse:
+        return page(
+            request,
+            "edit.html",
+            status,
+            draft=draft,
+            new=new,
+            opened=opened,
+            error=error,
+            categories=catalogue.categories,
+            items_of=catalogue.items_of,
+            local_input=local_input,
+            zone=app.settings.model.site.timezone,
+        )
+
+    async def draft_from(request: Request, nid: str) -> Draft:
+        form = await request.form()
+
+        def text(name: str) -> str:
+            return str(form.get(name, "")).strip()
+
+        def when(name: str) -> datetime | None:
+            raw = text(name)
+            if not raw:
+                return None
+            try:
+                return datetime.fromisoformat(raw).replace(tzinfo=tz)
+            except ValueError:
+                raise NoticeError(f"cannot read the time {raw!r}", field=name) from None
+
+        publish_at = when("publish_at") or app.clock.now()
+        expires_at = None
+        if text("expires") == "date":
+            expires_at = when("expires_at")
+        elif text("expires") == "workdays":
+            days = int(text("workdays") or "0")
+            if not 1 <= days <= 60:
+                raise NoticeError("a 公示 lasts 1 to 60 working days", field="workdays")
+            expires_at = publicity_ends(publish_at, days)
+        files = list(
+            zip(
+                (str(v) for v in form.getlist("att_title")),
+                (str(v) for v in form.getlist("att_file")),
+                strict=False,
+            )
+        )
+        for upload in form.getlist("upload"):
+            if isinstance(upload, UploadFile) and upload.filename:
+                data = await upload.read()
+                if data:
+                    files.append(
+                        (Path(upload.filename).stem, writer.save_upload(nid, upload.filename, data))
+                    )
+        try:
+            item = int(text("item") or "0")
+        except ValueError:
+            raise NoticeError("pick a 清单 item", field="item") from None
+        return Draft(
+            nid,
+            text("title"),
+            text("category"),
+            item,
+            text("department"),
+            publish_at,
+            str(form.get("body", "")),
+            text("summary"),
+            text("contact"),
+            expires_at,
+            files,
+        )
+
+    async def save(request: Request, nid: str, new: bool) -> Response:
+        account: Account = request.scope["account"]
+        form = await request.form()
+        opened = str(form.get("opened", ""))
+        draft: Draft | None = None
+        try:
+            path = writer.path_for(nid)
+            draft = await draft_from(request, nid)
+            notice = writer.write(draft, path, opened)
+            app.save(notice)
+        except (EditConflict, NoticeError) as exc:
+            shown = draft or Draft(nid, "", "", 0, "", app.clock.now(), "")
+            if isinstance(exc, EditConflict) and not new:
+                # keep what was typed, and show it over what is on disk now
+                message = f"{exc}：你的修改没有保存，仍在下面；请核对磁盘上的新版本后再保存。"
+                return edit_page(
+                    request,
+                    shown,
+                    new=new,
+                    opened=file_hash(writer.path_for(nid)),
+                    error=message,
+                    status=409,
+                )
+            message = exc.describe() if isinstance(exc, NoticeError) else str(exc)
+            return edit_page(request, shown, new=new, opened=opened, error=message, status=422)
+        app.store.audit(
+            app.clock.now(),
+            "notice.written",
+            notice_id=nid,
+            actor=account.name,
+            file=notice.source,
+            new=new,
+        )
+        done = "已保存，等待审核" if new else "已保存修改，需重新审核"
+        return RedirectResponse(f"{PREFIX}/notices/{quote(nid)}?done={quote(done)}", 303)
+
+    @requires("write")
+    async def new_form(request: Request) -> Response:
+        now = app.clock.now().astimezone(tz)
+        start = (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+        first = next(iter(catalogue.categories), "")
+        draft = Draft("", "", first, 0, "", start, "")
+        return edit_page(request, draft, new=True, opened="")
+
+    @requires("write")
+    @csrf_protected
+    async def create(request: Request) -> Response:
+        form = await request.form()
+        return await save(request, str(form.get("id", "")).strip(), new=True)
+
+    @requires("write")
+    async def edit_form(request: Request) -> Response:
+        nid = request.path_params["nid"]
+        n = app.notice(nid)
+        path = app.settings.base_dir / n.source
+        return edit_page(request, draft_of(n), new=False, opened=file_hash(path))
+
+    @requires("write")
+    @csrf_protected
+    async def update(request: Request) -> Response:
+        return await save(request, request.path_params["nid"], new=False)
+
+    @requires("write")
+    @csrf_protected
+    async def preview(request: Request) -> Response:
+        form = await request.form()
+        return JSONResponse({"html": render_markdown(str(form.get("body", "")))})
 
     # ---------------------------------------------------------------- audit
 
@@ -297,6 +486,11 @@ def console_app(app: Publisher) -> ASGIApp:
             Route("/notices/{nid}", notice, methods=["GET"]),
             Route("/notices/{nid}/signoff", signoff, methods=["POST"]),
             Route("/notices/{nid}/withdraw", withdraw, methods=["POST"]),
+            Route("/new", new_form, methods=["GET"]),
+            Route("/new", create, methods=["POST"]),
+            Route("/notices/{nid}/edit", edit_form, methods=["GET"]),
+            Route("/notices/{nid}/edit", update, methods=["POST"]),
+            Route("/preview", preview, methods=["POST"]),
             Route("/audit", audit, methods=["GET"]),
             Route("/audit.csv", audit, methods=["GET"]),
             Mount("/static", app=StaticFiles(directory=str(static))),
@@ -313,13 +507,4 @@ def console_app(app: Publisher) -> ASGIApp:
             )
         ],
     )
-    # a forged POST without the token is refused before any handler runs; the login form is
-    # protected even before a session cookie exists
-    protected: ASGIApp = asgi_csrf(
-        inner,
-        signing_secret=secret,
-        cookie_path=PREFIX,
-        cookie_samesite="Strict",
-        always_protect={f"{PREFIX}/login", "/login"},
-    )
-    return protected
+    return inner

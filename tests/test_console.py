@@ -116,6 +116,7 @@ def test_a_viewer_cannot_sign_off_not_even_by_a_forged_post(console: tuple) -> N
     assert app.store.approvals_of(sha) == []
 
 
+@pytest.mark.slow
 def test_a_session_expires_and_ends_with_a_new_password(make_site: object) -> None:
     site = make_site()  # type: ignore[operator]
     text = site.config.read_text("utf-8")

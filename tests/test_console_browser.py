@@ -98,3 +98,66 @@ def test_two_reviewers_pass_a_finding_and_sign_off_in_the_browser(
         signed = {a.reviewer: a for a in check.store.approvals_of(sha)}
     assert set(signed) == {"王芳", "李明"}
     assert all(a.ran_by == f"console:{n}" and a.allowances for n, a in signed.items())
+
+
+@pytest.mark.slow
+def test_an_editor_writes_a_notice_with_an_attachment_and_an_edit_on_disk_is_not_lost(
+    site: Site, browser: Any, tmp_path: Any
+) -> None:
+    from publisher.cli import main
+
+    (site.root / "public").mkdir()
+    app = site.app()
+    Accounts(app.store, app.clock).add("张编辑", ("editor",), "correct-horse-3", "test")
+    server = Server(site.root / "public", "127.0.0.1", 0, console=console_app(app))
+    server.start()
+    base = server.url
+    upload = tmp_path / "复试名单 2027.csv"
+    upload.write_text("姓名,专业\n张三,化学\n", "utf-8")
+    problems: list[str] = []
+    try:
+        page = browser.new_context().new_page()
+        sign_in(page, base, "张编辑", "correct-horse-3")
+        page.click("text=新建公开事项")
+        page.fill("#id", "2027-fs")
+        page.fill("#department", "研究生院")
+        page.fill("#title", "测试示范大学2027年硕士研究生复试名单公示")
+        page.select_option("#category", "zsks")
+        page.select_option("#item", "7")
+        page.fill("#publish_at", "2026-11-27T09:00")
+        page.check("#exp-days")
+        page.fill("#workdays", "5")
+        page.fill("#summary", "复试名单公示。")
+        page.fill("#body", "## 复试名单\n\n经研究，现将名单**公示**如下。")
+        page.wait_for_selector("#preview h2")  # the live preview, rendered by the server
+        assert "<strong>公示</strong>" in page.inner_html("#preview")
+        page.set_input_files("#upload", str(upload))
+        problems += axe_problems(page)
+        page.click("form.edit button[type=submit]")
+        page.wait_for_selector("p.ok[role=status]")
+        written = site.root / "items" / "2027-fs.md"
+        assert written.is_file()
+        text = written.read_text("utf-8")
+        # 5 working days from Friday 27 November 2026: Mon 30 … Fri 4 December
+        assert "expires_at: 2026-12-05 00:00+08:00" in text
+        assert (
+            site.root / "items" / "2027-fs" / "复试名单_2027.csv"
+        ).read_bytes() == upload.read_bytes()
+        assert main(["--config", str(site.config), "check"]) == 0  # what the console wrote is valid
+
+        # someone edits the file on disk while the form is open
+        page.click("text=修改")
+        page.fill("#title", "测试示范大学2027年硕士研究生复试名单公示（更正）")
+        on_disk = text.replace("复试名单公示。", "复试名单公示（磁盘上的修改）。")
+        written.write_text(on_disk, "utf-8")
+        page.click("form.edit button[type=submit]")
+        page.wait_for_selector("p.error[role=alert]")
+        assert "changed by someone else" in page.inner_text("p.error")
+        assert page.input_value("#title").endswith("（更正）")  # what was typed is still there
+        assert written.read_text("utf-8") == on_disk  # and the edit on disk was not overwritten
+        events = [e["event"] for e in app.store.audit_events("2027-fs")]
+        assert events.count("notice.written") == 1
+    finally:
+        server.stop()
+        app.close()
+    assert problems == []
