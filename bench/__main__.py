@@ -8,7 +8,7 @@ import platform
 import sys
 from datetime import datetime
 
-from . import core, feeds, instances, review, robots, signage
+from . import console, core, feeds, instances, review, robots, signage
 
 
 def main() -> int:
@@ -18,7 +18,7 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
     p.add_argument(
         "--only",
-        choices=["core", "review", "feeds", "serving", "robots", "signage", "instances"],
+        choices=["core", "review", "feeds", "serving", "robots", "signage", "instances", "console"],
         action="append",
         help="run only these groups (repeatable)",
     )
@@ -31,6 +31,7 @@ def main() -> int:
         "robots",
         "signage",
         "instances",
+        "console",
     ]
     print(f"# disclosure-publisher benchmarks, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(f"# {platform.node()} · {platform.machine()} · Python {sys.version.split()[0]}")
@@ -49,6 +50,8 @@ def main() -> int:
     if "signage" in groups:
         rows += signage.render_figures()
         rows += signage.export_figures()
+    if "console" in groups:
+        rows += console.console_figures()
     if "instances" in groups:
         rows += instances.scaling_figures()
         rows += instances.lag_figures()

@@ -35,7 +35,7 @@ from .engine import Engine, TickReport
 from .errors import NotApproved, NotFound, NoticeError, PublisherError, ReviewError
 from .mediatypes import content_type
 from .model import Action, Clock, Delivery, DeliveryState, Notice, Severity
-from .notice_files import canonical, content_hash, from_canonical, load_folder
+from .notice_files import canonical, content_hash, from_canonical, load_file, load_folder
 from .published import PublishedViews
 from .review import Gate, ReviewReport
 from .roster import current_os_user
@@ -183,23 +183,49 @@ class Publisher:
             max_bytes=s.model.items.max_bytes,
             root=s.base_dir,
         )
-        for _nid, n in res.notices.items():
-            for ch in n.channels or ():
-                if ch.lstrip("+-") not in s.channels:
-                    res.errors.append(
-                        NoticeError(
-                            f"unknown channel {ch.lstrip('+-')!r}",
-                            file=n.source,
-                            line=n.lines.get("channels"),
-                            field="channels",
-                            hint=f"channels: {', '.join(s.channels) or 'none declared'}",
-                        )
-                    )
+        for n in res.notices.values():
+            res.errors += self._channel_errors(n)
         bad = {e.file for e in res.errors if e.field == "channels"}
         notices = {k: v for k, v in res.notices.items() if v.source not in bad}
         return notices, res.errors
 
+    def _channel_errors(self, n: Notice) -> list[NoticeError]:
+        s = self.settings
+        return [
+            NoticeError(
+                f"unknown channel {ch.lstrip('+-')!r}",
+                file=n.source,
+                line=n.lines.get("channels"),
+                field="channels",
+                hint=f"channels: {', '.join(s.channels) or 'none declared'}",
+            )
+            for ch in n.channels or ()
+            if ch.lstrip("+-") not in s.channels
+        ]
+
     def notice(self, notice_id: str) -> Notice:
+        """The notice as its file says now. The file the store knows for it is read alone
+        (quick, and a broken file elsewhere does not matter); a notice the store does not
+        know yet is looked for in the whole folder."""
+        s = self.settings
+        try:
+            source = self.store.notice(notice_id).source
+        except NotFound:
+            source = ""
+        path = s.base_dir / source if source else None
+        if path is not None and path.is_file():
+            n = load_file(
+                path,
+                s.items_dir,
+                catalogue=s.catalogue,
+                tz=s.tz,
+                max_bytes=s.model.items.max_bytes,
+                root=s.base_dir,
+            )
+            if n.id == notice_id:
+                if errors := self._channel_errors(n):
+                    raise errors[0]
+                return n
         notices, errors = self.load()
         if notice_id in notices:
             return notices[notice_id]
@@ -259,30 +285,26 @@ class Publisher:
     def notice_summaries(self) -> list[NoticeSummary]:
         """Every notice the store knows, with its state now (read from the store only)."""
         now = self.clock.now()
-        rows = []
-        for row in self.store.notices():
-            latest = self.store.latest_approved(row.id)
-            if row.withdrawn_at:
+        out = []
+        for r in self.store.summaries():
+            if r["withdrawn_at"]:
                 state = "withdrawn"
-            elif latest is None:
+            elif r["approved_sha"] is None:
                 state = "awaiting review"
-                if row.current_sha and self.store.paper_records_of(row.current_sha):
+                if r["paper_record"]:
                     state += " (paper record on file)"
             else:
-                state = f"approved r{latest.revision}"
-                if row.current_sha != latest.sha256:
+                state = f"approved r{r['revision']}"
+                if r["current_sha"] != r["approved_sha"]:
                     state += ", file changed (new version awaiting review)"
-                elif latest.publish_at > now:
+                elif r["approved_publish_at"] > now:
                     state += ", scheduled"
-                elif latest.expires_at and latest.expires_at <= now:
+                elif r["approved_expires_at"] and r["approved_expires_at"] <= now:
                     state += ", expired"
                 else:
                     state += ", live"
-            v = self.store.version(row.current_sha) if row.current_sha else None
-            rows.append(
-                NoticeSummary(row.id, v.title if v else "", v.publish_at if v else None, state)
-            )
-        return rows
+            out.append(NoticeSummary(r["id"], r["title"] or "", r["publish_at"], state))
+        return out
 
     def notice_detail(self, notice_id: str, history: int = 0) -> NoticeDetail:
         """Fields, versions with their paper records and sign-offs, deliveries and (``history``

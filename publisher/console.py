@@ -37,12 +37,14 @@ from starlette.types import ASGIApp
 from .accounts import Account, Accounts
 from .app import NoticeSummary, Publisher
 from .attachments import read_inside
+from .channel import MessageChannel
 from .errors import AccessDenied, NoticeError, PublisherError
 from .templating import builtin_templates_dir
 from .text import render_markdown
 from .writing import Draft, EditConflict, NoticeWriter, draft_of, file_hash, publicity_ends
 
 PREFIX = "/admin"
+PAGE = 100  # notices per page of the list
 STATES = {  # the console's words for where a notice stands, and how a summary says it
     "待审": "awaiting review",
     "待发布": "scheduled",
@@ -138,6 +140,10 @@ def console_app(app: Publisher) -> ASGIApp:
             headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"},
         )
 
+    def refused(request: Request, nid: str, exc: PublisherError) -> HTMLResponse:
+        """An action that did not happen, and why (the page offers the way back)."""
+        return page(request, "result.html", 409, nid=nid, message=str(exc))
+
     def fingerprint(account: str) -> str:
         # changes when the password changes: old sessions end with it
         row = app.store.account(account)
@@ -210,8 +216,24 @@ def console_app(app: Publisher) -> ASGIApp:
             rows = [(s, lb) for s, lb in rows if lb == state]
         if q:
             rows = [(s, lb) for s, lb in rows if q.lower() in f"{s.id} {s.title}".lower()]
+        # newest publication first; a page of PAGE rows (a site of 10,000 notices stays quick)
+        rows.sort(key=lambda r: (r[0].publish_at is None, r[0].publish_at), reverse=True)
+        pages = max(1, -(-len(rows) // PAGE))
+        try:
+            at = min(max(1, int(request.query_params.get("p", "1"))), pages)
+        except ValueError:
+            at = 1
         return page(
-            request, "notices.html", rows=rows, counts=counts, state=state, q=q, states=STATES
+            request,
+            "notices.html",
+            rows=rows[(at - 1) * PAGE : at * PAGE],
+            total=len(rows),
+            at=at,
+            pages=pages,
+            counts=counts,
+            state=state,
+            q=q,
+            states=STATES,
         )
 
     def source_lines(source: str) -> list[str]:
@@ -271,7 +293,7 @@ def console_app(app: Publisher) -> ASGIApp:
                 version=str(form.get("version", "")),
             )
         except PublisherError as exc:
-            return page(request, "result.html", 409, ok=False, nid=nid, message=str(exc))
+            return refused(request, nid, exc)
         done = (
             f"已签批（{res.signoffs}/{res.required}），已生成 {len(res.deliveries)} 个发布任务"
             if res.approved_now
@@ -288,8 +310,91 @@ def console_app(app: Publisher) -> ASGIApp:
         try:
             app.withdraw(nid, str(form.get("reason", "")), actor=account.name)
         except PublisherError as exc:
-            return page(request, "result.html", 409, ok=False, nid=nid, message=str(exc))
+            return refused(request, nid, exc)
         return RedirectResponse(f"{PREFIX}/notices/{quote(nid)}?done={quote('已撤回')}", 303)
+
+    @requires("review")
+    @csrf_protected
+    async def batch_approve(request: Request) -> Response:
+        """Sign off every selected notice that has no blocking finding; the others are
+        listed with why they were left out (a finding needs a reason, one notice at a time)."""
+        form = await request.form()
+        account: Account = request.scope["account"]
+        results: list[tuple[str, bool, str]] = []
+        for nid in dict.fromkeys(str(v) for v in form.getlist("id")):
+            try:
+                report = app.review(nid)
+                if report.blocking:
+                    rules = ", ".join(sorted({f.rule for f in report.blocking}))
+                    results.append((nid, False, f"有必须处理的审查发现（{rules}），请逐个签批"))
+                    continue
+                res = app.approve_as(
+                    nid, account=account.name, opinion="同意公开", allow={}, version=report.sha256
+                )
+                results.append((nid, True, f"已签批（{res.signoffs}/{res.required}）"))
+            except PublisherError as exc:
+                results.append((nid, False, str(exc)))
+        return page(request, "batch.html", results=results)
+
+    @requires("publish")
+    async def push_plan(request: Request) -> Response:
+        nid = request.path_params["nid"]
+        try:
+            report = app.push(nid, dry_run=True)
+        except PublisherError as exc:
+            return refused(request, nid, exc)
+        return page(request, "push.html", nid=nid, report=report, done=False)
+
+    @requires("publish")
+    @csrf_protected
+    async def push(request: Request) -> Response:
+        nid = request.path_params["nid"]
+        account: Account = request.scope["account"]
+        try:
+            report = app.push(nid)
+        except PublisherError as exc:
+            return refused(request, nid, exc)
+        app.store.audit(
+            app.clock.now(),
+            "console.push",
+            notice_id=nid,
+            actor=account.name,
+            channels=report.channels,
+        )
+        return page(request, "push.html", nid=nid, report=report, done=True)
+
+    # ---------------------------------------------------------------- channels
+
+    @requires("view")
+    async def channels(request: Request) -> Response:
+        statuses = app.status()
+        now = app.clock.now()
+        windows = {
+            name: ch.rate_limits
+            for name, ch in app.channels.items()
+            if isinstance(ch, MessageChannel)
+        }
+        return page(
+            request,
+            "channels.html",
+            statuses=statuses,
+            windows=windows,
+            instances=app.store.instances(now),
+            message=request.query_params.get("done", ""),
+        )
+
+    @requires("publish")
+    @csrf_protected
+    async def retry(request: Request) -> Response:
+        name = request.path_params["name"]
+        account: Account = request.scope["account"]
+        try:
+            n = app.retry(name)
+        except PublisherError as exc:
+            return refused(request, "", exc)
+        app.store.audit(app.clock.now(), "console.retry", channel=name, actor=account.name, n=n)
+        done = f"{name}：已恢复，重新排队 {n} 个发布任务"
+        return RedirectResponse(f"{PREFIX}/channels?done={quote(done)}", 303)
 
     # ---------------------------------------------------------------- writing
 
@@ -486,6 +591,11 @@ def console_app(app: Publisher) -> ASGIApp:
             Route("/notices/{nid}", notice, methods=["GET"]),
             Route("/notices/{nid}/signoff", signoff, methods=["POST"]),
             Route("/notices/{nid}/withdraw", withdraw, methods=["POST"]),
+            Route("/batch-approve", batch_approve, methods=["POST"]),
+            Route("/notices/{nid}/push", push_plan, methods=["GET"]),
+            Route("/notices/{nid}/push", push, methods=["POST"]),
+            Route("/channels", channels, methods=["GET"]),
+            Route("/channels/{name}/retry", retry, methods=["POST"]),
             Route("/new", new_form, methods=["GET"]),
             Route("/new", create, methods=["POST"]),
             Route("/notices/{nid}/edit", edit_form, methods=["GET"]),

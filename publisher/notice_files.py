@@ -449,6 +449,48 @@ def _paper_review(value: Any, fail: Any) -> PaperReview:
 # ------------------------------------------------------------------------------ folders
 
 
+def load_file(
+    path: Path,
+    folder: Path,
+    *,
+    catalogue: Catalogue,
+    tz: ZoneInfo,
+    max_bytes: int = 2_000_000,
+    root: Path | None = None,
+) -> Notice:
+    """One notice file of the items folder ``folder``, read once from inside it; every
+    problem, expected or not, is a ``NoticeError`` naming the file."""
+    shown = _shown(path, root)
+    try:
+        raw = read_inside(path, folder)
+    except OutsideItems:
+        raise NoticeError(
+            "the file is a link to outside the items folder; it is not loaded",
+            file=shown,
+            hint="copy the notice into the items folder instead of linking to it",
+        ) from None
+    except OSError as exc:
+        raise NoticeError(f"cannot read: {exc.strerror}", file=shown) from None
+    try:
+        return parse_notice(
+            raw,
+            file=shown,
+            catalogue=catalogue,
+            tz=tz,
+            base_dir=path.parent,
+            max_bytes=max_bytes,
+            root=folder,
+        )
+    except NoticeError:
+        raise
+    except Exception as exc:  # one bad file never stops the others
+        raise NoticeError(
+            f"cannot be read ({type(exc).__name__}: {exc})"[:300],
+            file=shown,
+            hint="this file alone is skipped; please report the error",
+        ) from None
+
+
 def load_folder(
     folder: Path,
     *,
@@ -476,43 +518,14 @@ def load_folder(
             continue
         if any(p.startswith(".") for p in path.relative_to(folder).parts):
             continue  # .withdrawn/ records, editors' and VCS folders: never notices
-        shown = _shown(path, root)
         try:
-            raw = read_inside(path, folder)
-        except OutsideItems:
-            result.errors.append(
-                NoticeError(
-                    "the file is a link to outside the items folder; it is not loaded",
-                    file=shown,
-                    hint="copy the notice into the items folder instead of linking to it",
-                )
-            )
-            continue
-        except OSError as exc:
-            result.errors.append(NoticeError(f"cannot read: {exc.strerror}", file=shown))
-            continue
-        try:
-            notice = parse_notice(
-                raw,
-                file=shown,
-                catalogue=catalogue,
-                tz=tz,
-                base_dir=path.parent,
-                max_bytes=max_bytes,
-                root=folder,
+            notice = load_file(
+                path, folder, catalogue=catalogue, tz=tz, max_bytes=max_bytes, root=root
             )
         except NoticeError as exc:
             result.errors.append(exc)
             continue
-        except Exception as exc:  # one bad file never stops the others
-            result.errors.append(
-                NoticeError(
-                    f"cannot be read ({type(exc).__name__}: {exc})"[:300],
-                    file=shown,
-                    hint="this file alone is skipped; please report the error",
-                )
-            )
-            continue
+        shown = notice.source
         if notice.id in first_file:
             duplicates.add(notice.id)
             result.errors.append(

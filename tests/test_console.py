@@ -182,3 +182,47 @@ def test_user_command_creates_accounts_with_a_one_time_password(
     assert "unknown role boss" in capsys.readouterr().err
     assert main(["--config", config, "user", "list"]) == 0
     assert "李明" in capsys.readouterr().out and Path(config).is_file()
+
+
+def test_batch_approve_push_and_resume_from_the_console(site: Site, wecom: object) -> None:
+    site.write("n1")
+    site.write(
+        "n2", title="测试示范大学复试通知", body="报名：[入口](https://bm.evil-example.com/)"
+    )
+    with serving(site) as (app, client):
+        accounts = Accounts(app.store, app.clock)
+        accounts.add("王芳", ("reviewer",), "correct-horse-1", "test")
+        accounts.add("周红", ("publisher",), "correct-horse-4", "test")
+        app.sync()
+        assert login(client, "王芳", "correct-horse-1") == 303
+        listing = client.get("/admin/?state=待审").text
+        assert 'name="id" value="n1"' in listing and 'name="id" value="n2"' in listing
+        r = client.post(
+            "/admin/batch-approve",
+            data={"csrftoken": token(client, "/admin/"), "id": ["n1", "n2"]},
+        )
+        assert r.status_code == 200
+        assert "已签批（1/1）" in r.text and "link-domain" in r.text
+        assert app.store.latest_approved("n1") is not None
+        assert app.store.latest_approved("n2") is None  # a finding needs a reason, one by one
+        client.post("/admin/logout", data={"csrftoken": token(client, "/admin/")})
+
+        assert login(client, "周红", "correct-horse-4") == 303
+        plan = client.get("/admin/notices/n1/push")
+        assert plan.status_code == 200 and "group" in plan.text
+        assert wecom.received == []  # type: ignore[attr-defined]  # a preview sends nothing
+        done = client.post(
+            "/admin/notices/n1/push", data={"csrftoken": token(client, "/admin/notices/n1/push")}
+        )
+        assert done.status_code == 200 and "已立即发送" in done.text
+        assert len(wecom.received) == 1  # type: ignore[attr-defined]
+        app.store.pause_channel("group", "key rejected", app.clock.now(), None)
+        page = client.get("/admin/channels").text
+        assert "已暂停：key rejected" in page and "20 次/60 秒" in page
+        r = client.post(
+            "/admin/channels/group/retry", data={"csrftoken": token(client, "/admin/channels")}
+        )
+        assert r.status_code == 303
+        assert not app.store.channel_state("group").paused(app.clock.now())
+        actors = {e["actor"] for e in app.store.audit_events(limit=50)}
+        assert {"王芳", "周红"} <= actors

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -10,6 +10,7 @@ from ..model import Action, DeliveryState
 from .base import StoreBase
 from .schema import (
     deliveries,
+    ticks,
 )
 
 
@@ -50,3 +51,14 @@ class MetricsQueries(StoreBase):
                 )
             ).all()
         return {ch: int(n or 0) for ch, n in rows}
+
+    def instances(self, now: datetime) -> list[tuple[str, datetime]]:
+        """Every instance that ran a scheduled job in the last week, with its latest one."""
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(ticks.c.instance, func.max(ticks.c.started_at))
+                .where(ticks.c.started_at > now - timedelta(days=7))
+                .group_by(ticks.c.instance)
+                .order_by(func.max(ticks.c.started_at).desc())
+            ).all()
+        return [(r[0], r[1]) for r in rows]

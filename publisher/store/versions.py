@@ -128,6 +128,45 @@ class VersionQueries(StoreBase):
             for r in rows
         ]
 
+    def summaries(self) -> list[dict[str, Any]]:
+        """Every notice with its current version's title and time and its newest approved
+        version, in three queries whatever the number of notices (lists of 10,000)."""
+        current = versions.alias("cur")
+        latest = (
+            select(versions.c.notice_id, func.max(versions.c.revision).label("rev"))
+            .where(versions.c.approved_at.is_not(None))
+            .group_by(versions.c.notice_id)
+            .subquery()
+        )
+        approved = versions.alias("appr")
+        stmt = (
+            select(
+                notices.c.id,
+                notices.c.current_sha,
+                notices.c.withdrawn_at,
+                current.c.title,
+                current.c.publish_at,
+                approved.c.sha256.label("approved_sha"),
+                approved.c.revision,
+                approved.c.publish_at.label("approved_publish_at"),
+                approved.c.expires_at.label("approved_expires_at"),
+            )
+            .select_from(notices)
+            .outerjoin(current, current.c.sha256 == notices.c.current_sha)
+            .outerjoin(latest, latest.c.notice_id == notices.c.id)
+            .outerjoin(
+                approved,
+                (approved.c.notice_id == notices.c.id) & (approved.c.revision == latest.c.rev),
+            )
+            .order_by(notices.c.id)
+        )
+        with self.tx() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(stmt)]
+            papers = {r[0] for r in conn.execute(select(paper_records.c.sha256).distinct())}
+        for r in rows:
+            r["paper_record"] = r["current_sha"] in papers
+        return rows
+
     def version(self, sha256: str) -> VersionRow:
         with self.tx() as conn:
             row = conn.execute(select(versions).where(versions.c.sha256 == sha256)).first()
