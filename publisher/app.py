@@ -77,6 +77,10 @@ class NoticeSummary:
     title: str
     publish_at: datetime | None
     state: str  # awaiting review …, approved rN (live, scheduled, expired, file changed), withdrawn
+    category: str = ""
+    item: int = 0
+    approved_publish_at: datetime | None = None  # of the newest approved version
+    approved_expires_at: datetime | None = None
 
 
 @dataclass
@@ -303,7 +307,18 @@ class Publisher:
                     state += ", expired"
                 else:
                     state += ", live"
-            out.append(NoticeSummary(r["id"], r["title"] or "", r["publish_at"], state))
+            out.append(
+                NoticeSummary(
+                    r["id"],
+                    r["title"] or "",
+                    r["publish_at"],
+                    state,
+                    r["category"] or "",
+                    r["item"] or 0,
+                    None if r["withdrawn_at"] else r["approved_publish_at"],
+                    None if r["withdrawn_at"] else r["approved_expires_at"],
+                )
+            )
         return out
 
     def notice_detail(self, notice_id: str, history: int = 0) -> NoticeDetail:

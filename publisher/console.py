@@ -12,6 +12,7 @@ compared in constant time; asgi-csrf was the first choice, but it breaks on pyth
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import io
 import json
@@ -39,6 +40,8 @@ from .app import NoticeSummary, Publisher
 from .attachments import read_inside
 from .channel import MessageChannel
 from .errors import AccessDenied, NoticeError, PublisherError
+from .model import Notice
+from .notice_files import canonical, content_hash, from_canonical
 from .templating import builtin_templates_dir
 from .text import render_markdown
 from .writing import Draft, EditConflict, NoticeWriter, draft_of, file_hash, publicity_ends
@@ -216,6 +219,12 @@ def console_app(app: Publisher) -> ASGIApp:
             rows = [(s, lb) for s, lb in rows if lb == state]
         if q:
             rows = [(s, lb) for s, lb in rows if q.lower() in f"{s.id} {s.title}".lower()]
+        category = request.query_params.get("category", "")
+        if category:
+            rows = [(s, lb) for s, lb in rows if s.category == category]
+        item = request.query_params.get("item", "")
+        if item.isdigit():
+            rows = [(s, lb) for s, lb in rows if s.item == int(item)]
         # newest publication first; a page of PAGE rows (a site of 10,000 notices stays quick)
         rows.sort(key=lambda r: (r[0].publish_at is None, r[0].publish_at), reverse=True)
         pages = max(1, -(-len(rows) // PAGE))
@@ -234,7 +243,29 @@ def console_app(app: Publisher) -> ASGIApp:
             state=state,
             q=q,
             states=STATES,
+            category=category,
+            item=item,
+            categories=app.settings.catalogue.categories,
+            items_of=app.settings.catalogue.items_of,
         )
+
+    @requires("view")
+    async def calendar(request: Request) -> Response:
+        """What publishes, and which 公示 end, in the next 60 days, day by day."""
+        now = app.clock.now()
+        horizon = now + timedelta(days=60)
+        days: dict[str, list[tuple[str, str, NoticeSummary]]] = {}
+        for s in app.notice_summaries():
+            for kind, when in (
+                ("发布", s.approved_publish_at),
+                ("公示结束", s.approved_expires_at),
+            ):
+                if when is not None and now <= when <= horizon:
+                    local = when.astimezone(tz)
+                    day = f"{local:%Y-%m-%d}（周{'一二三四五六日'[local.weekday()]}）"
+                    days.setdefault(day, []).append((local.strftime("%H:%M"), kind, s))
+        ordered = sorted(days.items())
+        return page(request, "calendar.html", days=[(d, sorted(v)) for d, v in ordered])
 
     def source_lines(source: str) -> list[str]:
         try:
@@ -242,6 +273,42 @@ def console_app(app: Publisher) -> ASGIApp:
         except (OSError, PublisherError):
             return []
         return raw.decode("utf-8", errors="replace").splitlines()
+
+    def readable(n: Notice) -> list[str]:
+        """A notice as a reviewer compares it: its fields, then its text, line by line."""
+        head = [
+            f"标题：{n.title}",
+            f"部门：{n.department}",
+            f"清单事项：{n.category} 第 {n.item} 项",
+            f"发布时间：{n.publish_at.astimezone(tz):%Y-%m-%d %H:%M}",
+            f"截止时间：{n.expires_at.astimezone(tz):%Y-%m-%d %H:%M}"
+            if n.expires_at
+            else "截止时间：—",
+            f"摘要：{n.summary}",
+            f"联系方式：{n.contact}",
+            *(f"附件：{a.title}（{a.href}，{(a.sha256 or '')[:12]}）" for a in n.attachments),
+            "",
+        ]
+        return head + n.body.splitlines()
+
+    def changes_since_approval(nid: str) -> list[tuple[str, str]]:
+        """The current file against the newest approved version: ("+"/"-"/" ", line)."""
+        latest = app.store.latest_approved(nid)
+        if latest is None:
+            return []
+        try:
+            now = app.notice(nid)
+        except PublisherError:
+            return []
+        if content_hash(canonical(now)) == latest.sha256:
+            return []
+        before = readable(from_canonical(latest.canonical, tz))
+        out = []
+        for line in difflib.unified_diff(before, readable(now), lineterm="", n=2):
+            if line.startswith(("---", "+++")):
+                continue
+            out.append((line[:1], line[1:]))
+        return out
 
     @requires("view")
     async def notice(request: Request) -> Response:
@@ -263,6 +330,7 @@ def console_app(app: Publisher) -> ASGIApp:
         return page(
             request,
             "notice.html",
+            diff=changes_since_approval(nid),
             d=detail,
             n=n,
             body_html=render_markdown(n.body) if n else "",
@@ -595,6 +663,7 @@ def console_app(app: Publisher) -> ASGIApp:
             Route("/notices/{nid}/push", push_plan, methods=["GET"]),
             Route("/notices/{nid}/push", push, methods=["POST"]),
             Route("/channels", channels, methods=["GET"]),
+            Route("/calendar", calendar, methods=["GET"]),
             Route("/channels/{name}/retry", retry, methods=["POST"]),
             Route("/new", new_form, methods=["GET"]),
             Route("/new", create, methods=["POST"]),

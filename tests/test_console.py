@@ -226,3 +226,41 @@ def test_batch_approve_push_and_resume_from_the_console(site: Site, wecom: objec
         assert not app.store.channel_state("group").paused(app.clock.now())
         actors = {e["actor"] for e in app.store.audit_events(limit=50)}
         assert {"王芳", "周红"} <= actors
+
+
+def test_changes_since_approval_calendar_and_filters(site: Site) -> None:
+    from .helpers import approve
+
+    site.write("n1")
+    site.write(
+        "n2",
+        title="测试示范大学拟录取名单公示",
+        publish_at="2026-11-30 09:00+08:00",
+        expires_at="2026-12-07 00:00+08:00",
+    )
+    with serving(site) as (app, client):
+        Accounts(app.store, app.clock).add("王芳", ("reviewer",), "correct-horse-1", "test")
+        app.sync()
+        approve(app, "n1")
+        approve(app, "n2")
+        site.write(
+            "n1", title="测试示范大学招生章程（修订）", body="正文第一段。\n\n新增第三段。"
+        )
+        assert login(client, "王芳", "correct-horse-1") == 303
+        page = client.get("/admin/notices/n1").text
+        assert "与已批准版本相比的改动" in page
+        assert (
+            '<li class="del"><span class="sr">删除：</span><del>标题：测试示范大学招生章程</del>'
+            in page
+        )
+        assert "<ins>标题：测试示范大学招生章程（修订）</ins>" in page
+        assert "<ins>新增第三段。</ins>" in page and "<del>正文第二段。</del>" in page
+        assert "与已批准版本相比" not in client.get("/admin/notices/n2").text  # unchanged
+        calendar = client.get("/admin/calendar").text
+        assert "2026-11-30（周一）" in calendar and "2026-12-07（周一）" in calendar
+        assert calendar.index("发布") < calendar.index("公示结束")
+        assert "n2" in client.get("/admin/?category=zsks").text
+        assert "n2" not in client.get("/admin/?category=cwzc").text
+        only_item = client.get("/admin/?item=7").text
+        assert "/admin/notices/n1" in only_item and "/admin/notices/n2" in only_item
+        assert "/admin/notices/n1" not in client.get("/admin/?item=8").text

@@ -76,6 +76,9 @@ def test_two_reviewers_pass_a_finding_and_sign_off_in_the_browser(
             status = page.inner_text("p.ok[role=status]")
             assert ("2/2" in status) == (name == "李明"), status
             if name == "李明":
+                for path in ("/admin/calendar", "/admin/channels", "/admin/?state=待审"):
+                    page.goto(base + path)
+                    problems[path] = axe_problems(page)
                 page.goto(base + "/admin/audit")
                 problems["audit"] = axe_problems(page)
                 text = page.inner_text("table")

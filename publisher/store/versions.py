@@ -146,6 +146,8 @@ class VersionQueries(StoreBase):
                 notices.c.withdrawn_at,
                 current.c.title,
                 current.c.publish_at,
+                current.c.category,
+                current.c.item,
                 approved.c.sha256.label("approved_sha"),
                 approved.c.revision,
                 approved.c.publish_at.label("approved_publish_at"),
