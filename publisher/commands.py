@@ -598,6 +598,9 @@ def _user_arguments(p: argparse.ArgumentParser) -> None:
     ro.add_argument("--role", action="append", required=True)
     for verb in ("disable", "enable"):
         act.add_parser(verb, help=f"{verb} an account (its sessions end)").add_argument("name")
+    act.add_parser(
+        "seed", help="an account for each review.reviewers name that has none (role reviewer)"
+    )
 
 
 @command(
@@ -633,6 +636,15 @@ def cmd_user(args: argparse.Namespace) -> int:
         elif args.action == "roles":
             accounts.set_roles(args.name, tuple(args.role), actor)
             out(f"{args.name}: {', '.join(args.role)}")
+        elif args.action == "seed":
+            made = 0
+            for who in app.settings.model.review.reviewers:
+                if app.store.account(who.name) is None:
+                    pw = new_password()
+                    accounts.add(who.name, ("reviewer",), pw, actor)
+                    print(f"account {who.name} (reviewer): one-time password {pw}")
+                    made += 1
+            out(f"{made} account(s) made from review.reviewers")
         elif args.action in ("disable", "enable"):
             accounts.disable(args.name, actor, disabled=args.action == "disable")
             out(f"{args.name} {args.action}d")

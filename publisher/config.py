@@ -203,6 +203,10 @@ class ConsoleConfig(_Model):
     # signs the session cookies; by default a random key kept in the store (every instance
     # shares it); set ${ENV} to keep it out of the database and its backups
     secret: SecretValue | None = None
+    # serve the console on its own address (an office network, a VPN) instead of under the
+    # public site's /admin/; the public server then has no console at all
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
 
     @field_validator("session", mode="before")
     @classmethod

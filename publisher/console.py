@@ -42,6 +42,7 @@ from .channel import MessageChannel
 from .errors import AccessDenied, NoticeError, PublisherError
 from .model import Notice
 from .notice_files import canonical, content_hash, from_canonical
+from .signage_alerts import parse_until
 from .templating import builtin_templates_dir
 from .text import render_markdown
 from .writing import Draft, EditConflict, NoticeWriter, draft_of, file_hash, publicity_ends
@@ -464,6 +465,61 @@ def console_app(app: Publisher) -> ASGIApp:
         done = f"{name}：已恢复，重新排队 {n} 个发布任务"
         return RedirectResponse(f"{PREFIX}/channels?done={quote(done)}", 303)
 
+    # ---------------------------------------------------------------- signage alerts
+
+    def alerts_page(
+        request: Request,
+        status: int = 200,
+        *,
+        form: dict[str, Any] | None = None,
+        preview: dict[str, Any] | None = None,
+        error: str = "",
+    ) -> HTMLResponse:
+        return page(
+            request,
+            "alerts.html",
+            status,
+            active=app.alerts.listing(),
+            profiles=app.alerts.profiles(),
+            form=form or {},
+            preview=preview,
+            error=error,
+            message=request.query_params.get("done", ""),
+        )
+
+    @requires("publish")
+    async def alerts(request: Request) -> Response:
+        return alerts_page(request)
+
+    @requires("publish")
+    @csrf_protected
+    async def alert_post(request: Request) -> Response:
+        """Preview first (the text as the screens will show it, checked by the review's
+        rules), then put it up: the form is sent twice, the second time with `confirm`."""
+        form = await request.form()
+        account: Account = request.scope["account"]
+        text = str(form.get("text", "")).strip()
+        chosen = [str(v) for v in form.getlist("profile")]
+        until_text = str(form.get("until", "")).strip()
+        values = {"text": text, "until": until_text, "profiles": chosen}
+        try:
+            until = parse_until(until_text or "2h", tz, app.clock.now())
+            if not form.get("confirm"):
+                shown = {"text": text, "until": until, "findings": app.alerts.findings(text)}
+                return alerts_page(request, form=values, preview=shown)
+            alert_id = app.alerts.put_up(text, until=until, profiles=chosen, actor=account.name)
+        except PublisherError as exc:
+            return alerts_page(request, 422, form=values, error=str(exc))
+        done = f"紧急通知 #{alert_id} 已上屏，至 {until.astimezone(tz):%m-%d %H:%M}"
+        return RedirectResponse(f"{PREFIX}/alerts?done={quote(done)}", 303)
+
+    @requires("publish")
+    @csrf_protected
+    async def alert_clear(request: Request) -> Response:
+        account: Account = request.scope["account"]
+        n = app.alerts.take_down([int(request.path_params["aid"])], account.name)
+        return RedirectResponse(f"{PREFIX}/alerts?done={quote(f'已撤下 {n} 条')}", 303)
+
     # ---------------------------------------------------------------- writing
 
     writer = NoticeWriter(app.settings.items_dir, app.settings.base_dir, app.settings.catalogue, tz)
@@ -664,6 +720,9 @@ def console_app(app: Publisher) -> ASGIApp:
             Route("/notices/{nid}/push", push, methods=["POST"]),
             Route("/channels", channels, methods=["GET"]),
             Route("/calendar", calendar, methods=["GET"]),
+            Route("/alerts", alerts, methods=["GET"]),
+            Route("/alerts", alert_post, methods=["POST"]),
+            Route("/alerts/{aid:int}/clear", alert_clear, methods=["POST"]),
             Route("/channels/{name}/retry", retry, methods=["POST"]),
             Route("/new", new_form, methods=["GET"]),
             Route("/new", create, methods=["POST"]),

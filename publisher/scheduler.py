@@ -61,8 +61,24 @@ class Runner:
                 health=self.health,
                 status=self.status_json,
                 metrics=self.metrics,
-                console=self._console(),
+                console=None if self._console_apart() else self._console(),
             )
+        self.console_server: Server | None = None
+        if serve and self._console_apart():
+            con = self.settings.model.console
+            assert con.port is not None
+            self.console_server = Server(
+                self.settings.output_dir,
+                con.host or srv.host,
+                con.port,
+                health=self.health,
+                console=self._console(),
+                files=False,
+            )
+
+    def _console_apart(self) -> bool:
+        con = self.settings.model.console
+        return con.enabled and con.port is not None
 
     def _console(self) -> ASGIApp | None:
         if not self.settings.model.console.enabled:
@@ -209,6 +225,9 @@ class Runner:
         if self.server:
             self.server.start()
             log.info("serving %s at %s/", self.settings.output_dir, self.server.url)
+        if self.console_server:
+            self.console_server.start()
+            log.info("console at %s/admin/", self.console_server.url)
         for s in self.settings.model.schedules:
             self.scheduler.add_job(
                 self.job,
@@ -263,6 +282,8 @@ class Runner:
             self.scheduler.shutdown(wait=False)
         if self.server:
             self.server.stop()
+        if self.console_server:
+            self.console_server.stop()
         log.info("stopped")
 
     def run_forever(self, on_ready: Callable[[], None] | None = None) -> None:

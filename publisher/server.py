@@ -82,6 +82,7 @@ class Server:
         metrics: Callable[[], str] | None = None,
         *,
         console: ASGIApp | None = None,
+        files: bool = True,
         limit_concurrency: int = 1000,
         timeout_keep_alive: float = 5,
     ) -> None:
@@ -98,7 +99,9 @@ class Server:
                 "(another program uses the port? set server.port or pass --port)"
             ) from None
         self.sock.listen(1024)  # 100 feed readers arriving at once are queued, not reset
-        app = site_app(str(root), health=health, status=status, metrics=metrics, console=console)
+        app = site_app(
+            str(root), health=health, status=status, metrics=metrics, console=console, files=files
+        )
         self.config = uvicorn.Config(app, **self._options(limit_concurrency, timeout_keep_alive))
         self.uvicorn = uvicorn.Server(self.config)
         self._thread: threading.Thread | None = None

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, tzinfo
 from .channel import AnyStateChannel
 from .errors import NotFound, PublisherError
 from .lint import LintConfig, run_rules
-from .model import Alert, Clock, Notice
+from .model import Alert, Clock, Finding, Notice
 from .notice_files import is_bad_char
 from .review import require_passing
 from .store import Store
@@ -67,6 +67,14 @@ class SignageAlerts:
                 raise NotFound(
                     f"unknown screen profile {p!r} (profiles: {', '.join(sorted(known))})"
                 )
+        require_passing(self.findings(text), allow or {}, "alert", "its text")
+        alert_id = self.store.add_alert(text, now, until, profiles, actor, now)
+        self.rebuild(list(screens))
+        return alert_id
+
+    def findings(self, text: str) -> list[Finding]:
+        """What the review's rules say of an alert's text (as they say it of a notice's)."""
+        now = self.clock.now()
         pseudo = Notice(
             id="alert",
             title=text[:200],
@@ -78,10 +86,11 @@ class SignageAlerts:
             publish_at=now,
             lines={"title": 1, "body": 1},
         )
-        require_passing(run_rules(pseudo, self.lint), allow or {}, "alert", "its text")
-        alert_id = self.store.add_alert(text, now, until, profiles, actor, now)
-        self.rebuild(list(screens))
-        return alert_id
+        return run_rules(pseudo, self.lint)
+
+    def profiles(self) -> list[str]:
+        """Every screen profile an alert can be aimed at."""
+        return sorted({p for ch in self.screens().values() for p in ch.profile_names})
 
     def take_down(self, ids: Sequence[int] | None, actor: str = "") -> int:
         """End the alerts ``ids`` (None: every active one) before their time; → how many."""

@@ -388,6 +388,7 @@ def site_app(
     status: Callable[[], Any] | None = None,
     metrics: Callable[[], str] | None = None,
     console: ASGIApp | None = None,
+    files: bool = True,
 ) -> Starlette:
     """The public site: the output folder under ``/`` plus the operational endpoints, and the
     office's console under ``/admin`` when one is given (it asks for a login itself)."""
@@ -421,7 +422,8 @@ def site_app(
     ]
     if console is not None:
         routes.append(Mount(CONSOLE_PREFIX, app=console))
-    routes.append(Mount("/", app=OutputFiles(root, cache)))
+    if files:  # (a console served on its own address shows no files)
+        routes.append(Mount("/", app=OutputFiles(root, cache)))
     return Starlette(
         routes=routes,
         middleware=[

@@ -243,9 +243,7 @@ def test_changes_since_approval_calendar_and_filters(site: Site) -> None:
         app.sync()
         approve(app, "n1")
         approve(app, "n2")
-        site.write(
-            "n1", title="测试示范大学招生章程（修订）", body="正文第一段。\n\n新增第三段。"
-        )
+        site.write("n1", title="测试示范大学招生章程（修订）", body="正文第一段。\n\n新增第三段。")
         assert login(client, "王芳", "correct-horse-1") == 303
         page = client.get("/admin/notices/n1").text
         assert "与已批准版本相比的改动" in page
@@ -264,3 +262,61 @@ def test_changes_since_approval_calendar_and_filters(site: Site) -> None:
         only_item = client.get("/admin/?item=7").text
         assert "/admin/notices/n1" in only_item and "/admin/notices/n2" in only_item
         assert "/admin/notices/n1" not in client.get("/admin/?item=8").text
+
+
+def test_an_emergency_alert_is_previewed_then_put_up_and_taken_down(site: Site) -> None:
+    with serving(site) as (app, client):
+        Accounts(app.store, app.clock).add("周红", ("publisher",), "correct-horse-4", "test")
+        assert login(client, "周红", "correct-horse-4") == 303
+        data = {"text": "因台风影响，今日下午停课。", "until": "2h", "profile": "landscape"}
+        r = client.post("/admin/alerts", data={**data, "csrftoken": token(client, "/admin/alerts")})
+        assert r.status_code == 200 and "确认上屏" in r.text and "没有发现问题" in r.text
+        assert app.alerts.listing() == []  # a preview puts nothing up
+        r = client.post(
+            "/admin/alerts",
+            data={**data, "confirm": "1", "csrftoken": token(client, "/admin/alerts")},
+        )
+        assert r.status_code == 303
+        (alert,) = app.alerts.listing()
+        assert alert.text == data["text"] and alert.profiles == ("landscape",)
+        page = client.get("/admin/alerts").text
+        assert f"#{alert.id}" in page
+        r = client.post(
+            f"/admin/alerts/{alert.id}/clear", data={"csrftoken": token(client, "/admin/alerts")}
+        )
+        assert r.status_code == 303 and app.alerts.listing() == []
+        bad = {"text": "请联系 13812345678", "until": "2h", "confirm": "1"}
+        r = client.post("/admin/alerts", data={**bad, "csrftoken": token(client, "/admin/alerts")})
+        assert r.status_code == 422 and "blocking finding" in r.text
+
+
+def test_roster_seeds_accounts_and_the_console_can_live_on_its_own_address(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from publisher.cli import main
+    from publisher.scheduler import Runner
+
+    from .helpers import ROSTER
+
+    text = site.config.read_text("utf-8").replace("review:\n", "review:\n" + ROSTER, 1)
+    public, console_port = free_port(), free_port()
+    site.config.write_text(text + f"console: {{port: {console_port}}}\n", "utf-8")
+    assert main(["--config", str(site.config), "user", "seed"]) == 0
+    said = capsys.readouterr().out
+    assert said.count("one-time password") == 3 and "3 account(s)" in said
+    assert main(["--config", str(site.config), "user", "seed"]) == 0
+    assert "0 account(s)" in capsys.readouterr().out  # only names without an account
+    (site.root / "public").mkdir()
+    with site.app() as app:
+        runner = Runner(app, port=public)
+        assert runner.server is not None and runner.console_server is not None
+        runner.server.start()
+        runner.console_server.start()
+        try:
+            assert httpx.get(f"{runner.server.url}/admin/").status_code == 404
+            r = httpx.get(f"{runner.console_server.url}/admin/")
+            assert r.status_code == 303 and r.headers["location"].startswith("/admin/login")
+            assert httpx.get(f"{runner.console_server.url}/feeds/all.rss.xml").status_code == 404
+        finally:
+            runner.server.stop()
+            runner.console_server.stop()
