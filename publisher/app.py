@@ -681,27 +681,40 @@ class Publisher:
                 plan[d.channel] = str(d.state) + (f": {d.last_error}" if d.last_error else "")
         return report
 
-    def preview(self, notice_id: str, channel: str) -> list[Payload]:
-        """Exactly what ``channel`` would send or write for the notice's approved version."""
+    def preview(self, notice_id: str, channel: str, proposed: bool = False) -> list[Payload]:
+        """Exactly what ``channel`` would send or write for the notice's approved version; with
+        ``proposed``, for the file as it is now (what a reviewer is about to approve)."""
         ch = self.channels.get(channel)
         if ch is None:
             raise NotFound(
                 f"unknown or disabled channel {channel!r} (channels: {', '.join(self.channels)})"
             )
-        latest = self.store.latest_approved(notice_id)
-        if latest is None:
-            self.store.notice(notice_id)
-            raise NotApproved(
-                f"{notice_id} has no approved version to preview; previews show "
-                "only what could really go out"
-            )
-        previous = self.store.sent_before(notice_id, channel, latest.sha256)
-        view = self.views.published(latest, previous)
+        if proposed:
+            notice = self.notice(notice_id)
+            sha = content_hash(canonical(notice))
+            view = self.views.proposed(notice, sha, self.clock.now())
+        else:
+            latest = self.store.latest_approved(notice_id)
+            if latest is None:
+                self.store.notice(notice_id)
+                raise NotApproved(
+                    f"{notice_id} has no approved version to preview; previews show "
+                    "only what could really go out"
+                )
+            previous = self.store.sent_before(notice_id, channel, latest.sha256)
+            view = self.views.published(latest, previous)
         if isinstance(ch, MessageChannel):
             return ch.render(view, Action.PUBLISH)
         assert isinstance(ch, StateChannel)
+        # a throwaway instance: a state channel keeps plans and caches between builds, and the
+        # running one may be building in another thread right now
+        ch = type(ch)(ch.name, ch.options, self.ctx)
         docs = ch.render_all([view])
-        return [
+        images = [
+            Payload(f"{channel} {label}", "image/png", data, label=f"{label}.png")
+            for label, data in ch.preview_images(view)
+        ]
+        return images + [
             Payload(
                 f"{ch.folder or '.'}/{path}",
                 content_type(f"{ch.folder}/{path}".lstrip("/")),

@@ -178,6 +178,11 @@ class StateChannel(Channel[OptionsT]):
         """The screen profiles an alert can be aimed at (signage); none by default."""
         return []
 
+    def preview_images(self, view: PublishedNotice, limit: int = 12) -> list[tuple[str, bytes]]:
+        """How this channel shows one notice as pictures (signage slides as PNG), for the
+        console's preview; ``(label, png bytes)``; none by default."""
+        return []
+
     def root(self) -> Path:
         return self.ctx.output_dir / self.folder
 

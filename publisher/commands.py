@@ -374,7 +374,10 @@ def cmd_preview(args: argparse.Namespace) -> int:
                 out(f"wrote {len(p.body)} bytes to {args.output}")
                 continue
             out(f"--- {p.label or 'payload'} → {p.target} ({p.content_type}, {len(p.body)} bytes)")
-            out(p.text())
+            if p.content_type.startswith("image/"):
+                out("(an image: see it in the console, or write it with -o FILE)")
+            else:
+                out(p.text())
     return 0
 
 

@@ -11,6 +11,8 @@ compared in constant time; asgi-csrf was the first choice, but it breaks on pyth
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import csv
 import difflib
 import hashlib
@@ -342,6 +344,42 @@ def console_app(app: Publisher) -> ASGIApp:
             sha=sha,
             error=error,
             message=request.query_params.get("done", ""),
+        )
+
+    @requires("view")
+    async def channel_preview(request: Request) -> Response:
+        """What one channel will show or send for this notice: message parts as sent, feed
+        documents and the notice page as text, screen slides as images."""
+        nid, name = request.path_params["nid"], request.path_params["channel"]
+        proposed = request.query_params.get("v") != "approved"
+        try:
+            payloads = app.preview(nid, name, proposed=proposed)
+        except PublisherError as exc:
+            return refused(request, nid, exc)
+        shown = []
+        for pl in payloads:
+            label = pl.label or pl.target
+            if pl.content_type.startswith("image/"):
+                data = base64.b64encode(pl.body).decode()
+                shown.append(("image", label, f"data:{pl.content_type};base64,{data}"))
+            elif (
+                not label
+                or nid in label
+                or label.endswith(("all.rss.xml", "manifest.json"))
+                or isinstance(app.channels.get(name), MessageChannel)
+            ):
+                text = pl.text()
+                if pl.content_type.startswith("application/json"):
+                    with contextlib.suppress(ValueError):
+                        text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+                shown.append(("text", label, text[:20_000]))
+        return page(
+            request,
+            "preview.html",
+            nid=nid,
+            channel=name,
+            proposed=proposed,
+            shown=shown[:40],
         )
 
     @requires("review")
@@ -714,6 +752,7 @@ def console_app(app: Publisher) -> ASGIApp:
             Route("/", notices, methods=["GET"]),
             Route("/notices/{nid}", notice, methods=["GET"]),
             Route("/notices/{nid}/signoff", signoff, methods=["POST"]),
+            Route("/notices/{nid}/channels/{channel}", channel_preview, methods=["GET"]),
             Route("/notices/{nid}/withdraw", withdraw, methods=["POST"]),
             Route("/batch-approve", batch_approve, methods=["POST"]),
             Route("/notices/{nid}/push", push_plan, methods=["GET"]),

@@ -7,11 +7,12 @@ approval. The hash is checked again here, so a corrupted or edited row can never
 from __future__ import annotations
 
 from collections import OrderedDict
+from datetime import datetime
 from threading import Lock
 
 from .catalogue import Catalogue
 from .errors import NotApproved
-from .model import PublishedNotice, SiteInfo
+from .model import Notice, PublishedNotice, SiteInfo
 from .notice_files import content_hash, from_canonical
 from .store import VersionRow
 from .text import render_markdown
@@ -64,3 +65,19 @@ class PublishedViews:
             if len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         return view
+
+    def proposed(self, notice: Notice, sha256: str, now: datetime) -> PublishedNotice:
+        """A view of a version nobody approved yet, for previews only: the engine builds what
+        goes out from approved rows alone (``published``), never from this."""
+        cat = self.catalogue.categories.get(notice.category)
+        item = self.catalogue.items.get(notice.item)
+        return PublishedNotice(
+            notice=notice,
+            sha256=sha256,
+            url=notice_url(self.site, notice.id, notice.url),
+            html=render_markdown(notice.body),
+            approved_at=now.astimezone(self.site.timezone),
+            revision=0,
+            category_name=cat.name if cat else notice.category,
+            item_text=item.text if item else "",
+        )

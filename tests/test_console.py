@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -320,3 +321,48 @@ def test_roster_seeds_accounts_and_the_console_can_live_on_its_own_address(
         finally:
             runner.server.stop()
             runner.console_server.stop()
+
+
+def test_each_channel_shows_what_it_will_send_before_approval(site: Site) -> None:
+    site.write("n1")
+    with serving(site) as (app, client):
+        Accounts(app.store, app.clock).add("游客", ("viewer",), "correct-horse-2", "test")
+        app.sync()
+        assert login(client, "游客", "correct-horse-2") == 303
+        notice = client.get("/admin/notices/n1").text
+        for channel in ("feed", "group", "screen"):
+            assert f"/admin/notices/n1/channels/{channel}" in notice
+        robot = client.get("/admin/notices/n1/channels/group").text
+        assert "当前文件（待审版本）" in robot and "&#34;msgtype&#34;: &#34;news&#34;" in robot
+        assert "测试示范大学招生章程" in robot
+        assert "test-key-0123456789abcdef" not in robot  # the key is in the URL, never shown
+        feed = client.get("/admin/notices/n1/channels/feed").text
+        assert "notices/n1.html" in feed and "正文第一段" in feed
+        screen = client.get("/admin/notices/n1/channels/screen").text
+        assert "manifest.json" in screen
+        assert screen.count('src="data:image/png;base64,') >= 1  # the slides, as drawn
+        approved = client.get("/admin/notices/n1/channels/group?v=approved")
+        assert approved.status_code == 409 and "no approved version" in approved.text
+        assert app.store.deliveries_of("n1") == []  # previews send and write nothing
+
+
+def test_a_preview_leaves_the_running_channels_alone(site: Site) -> None:
+    """Previews render on throwaway channel instances: the live one keeps its feed plan (a
+    preview on it would leave a one-notice plan behind, and the next build would redo the
+    site's pages as if every other notice were new)."""
+    from .helpers import approve
+
+    site.write("n1")
+    site.write("n2", title="测试示范大学学生资助政策")
+    with site.app() as app:
+        approve(app, "n1")
+        approve(app, "n2")
+        app.tick()
+        feed: Any = app.channels["feed"]
+        app.tick(force_build=True)
+        assert not feed.planner.last_added  # an unchanged rebuild adds nothing
+        app.preview("n1", "feed", proposed=True)
+        app.preview("n2", "screen", proposed=True)
+        report = app.tick(force_build=True)
+        assert not feed.planner.last_added and not feed.planner.last_removed
+        assert report.channels["feed"].changed_files == 0

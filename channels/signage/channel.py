@@ -45,6 +45,15 @@ class SignageChannel(StateChannel[SignageOptions]):
     def profile_names(self) -> list[str]:
         return [p.name for p in self.options.profiles]
 
+    def preview_images(self, view: PublishedNotice, limit: int = 12) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        for profile in self.options.profiles:
+            slides = self.notice_slides(profile, view)
+            for i, slide in enumerate(slides[:limit], 1):
+                label = f"{profile.name} {i}/{len(slides)}"
+                out.append((label, png(slide, profile, self.fonts)))
+        return out
+
     @property
     def fonts(self) -> Fonts:
         if self._fonts is None:
