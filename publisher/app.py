@@ -321,6 +321,14 @@ class Publisher:
             )
         return out
 
+    def stored_notice(self, notice_id: str) -> Notice | None:
+        """The notice as the store last read it (its current version), without the file."""
+        try:
+            sha = self.store.notice(notice_id).current_sha
+        except NotFound:
+            return None
+        return from_canonical(self.store.version(sha).canonical, self.settings.tz) if sha else None
+
     def notice_detail(self, notice_id: str, history: int = 0) -> NoticeDetail:
         """Fields, versions with their paper records and sign-offs, deliveries and (``history``
         events of) the audit trail. From the store: no other notice file is read, so a broken

@@ -228,6 +228,30 @@ def console_app(app: Publisher) -> ASGIApp:
         item = request.query_params.get("item", "")
         if item.isdigit():
             rows = [(s, lb) for s, lb in rows if s.item == int(item)]
+        since, until = request.query_params.get("from", ""), request.query_params.get("to", "")
+        if since or until:
+            rows = [
+                (s, lb)
+                for s, lb in rows
+                if s.publish_at is not None
+                and (not since or f"{s.publish_at.astimezone(tz):%Y-%m-%d}" >= since)
+                and (not until or f"{s.publish_at.astimezone(tz):%Y-%m-%d}" <= until)
+            ]
+        department = request.query_params.get("department", "").strip()
+        channel = request.query_params.get("channel", "")
+        if department or channel:
+            # these live in the notice's text: read for the rows left, not for every notice
+            kept = []
+            for s, lb in rows:
+                n = app.stored_notice(s.id)
+                if n is None:
+                    continue
+                if department and department not in n.department:
+                    continue
+                if channel and channel not in app.settings.route(n):
+                    continue
+                kept.append((s, lb))
+            rows = kept
         # newest publication first; a page of PAGE rows (a site of 10,000 notices stays quick)
         rows.sort(key=lambda r: (r[0].publish_at is None, r[0].publish_at), reverse=True)
         pages = max(1, -(-len(rows) // PAGE))
@@ -248,6 +272,11 @@ def console_app(app: Publisher) -> ASGIApp:
             states=STATES,
             category=category,
             item=item,
+            since=since,
+            until=until,
+            department=department,
+            channel=channel,
+            channels=list(app.settings.channels),
             categories=app.settings.catalogue.categories,
             items_of=app.settings.catalogue.items_of,
         )
@@ -469,6 +498,20 @@ def console_app(app: Publisher) -> ASGIApp:
             channels=report.channels,
         )
         return page(request, "push.html", nid=nid, report=report, done=True)
+
+    @requires("publish")
+    @csrf_protected
+    async def retry_notice(request: Request) -> Response:
+        nid = request.path_params["nid"]
+        account: Account = request.scope["account"]
+        try:
+            n = app.retry(notice_id=nid)
+        except PublisherError as exc:
+            return refused(request, nid, exc)
+        app.store.audit(app.clock.now(), "console.retry", notice_id=nid, actor=account.name, n=n)
+        return RedirectResponse(
+            f"{PREFIX}/notices/{quote(nid)}?done={quote(f'已重新排队 {n} 个发布任务')}", 303
+        )
 
     # ---------------------------------------------------------------- channels
 
@@ -752,6 +795,7 @@ def console_app(app: Publisher) -> ASGIApp:
             Route("/", notices, methods=["GET"]),
             Route("/notices/{nid}", notice, methods=["GET"]),
             Route("/notices/{nid}/signoff", signoff, methods=["POST"]),
+            Route("/notices/{nid}/retry", retry_notice, methods=["POST"]),
             Route("/notices/{nid}/channels/{channel}", channel_preview, methods=["GET"]),
             Route("/notices/{nid}/withdraw", withdraw, methods=["POST"]),
             Route("/batch-approve", batch_approve, methods=["POST"]),

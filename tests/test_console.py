@@ -366,3 +366,32 @@ def test_a_preview_leaves_the_running_channels_alone(site: Site) -> None:
         report = app.tick(force_build=True)
         assert not feed.planner.last_added and not feed.planner.last_removed
         assert report.channels["feed"].changed_files == 0
+
+
+def test_filters_a_failed_delivery_retried_and_its_history(site: Site, wecom: Any) -> None:
+    from .helpers import approve
+
+    site.write("n1")
+    site.write("n2", title="测试示范大学学生资助政策", extra="channels: [feed, screen]")
+    wecom.behaviour.force = [{"errcode": 40058, "errmsg": "invalid content"}]
+    with serving(site) as (app, client):
+        Accounts(app.store, app.clock).add("周红", ("publisher",), "correct-horse-4", "test")
+        app.sync()
+        approve(app, "n1")
+        app.tick()
+        assert login(client, "周红", "correct-horse-4") == 303
+        group = client.get("/admin/?channel=group").text
+        assert "/admin/notices/n1" in group and "/admin/notices/n2" not in group  # routes
+        assert "/admin/notices/n2" in client.get("/admin/?department=招生").text
+        assert "/admin/notices/n1" not in client.get("/admin/?from=2026-11-27").text
+        assert "/admin/notices/n1" in client.get("/admin/?from=2026-11-26&to=2026-11-26").text
+        page = client.get("/admin/notices/n1").text
+        assert "经过（含各渠道的回复）" in page and "40058" in page  # the vendor's answer
+        assert "重试失败的任务" in page
+        before = [d.state for d in app.store.deliveries_of("n1") if d.channel == "group"]
+        r = client.post(
+            "/admin/notices/n1/retry", data={"csrftoken": token(client, "/admin/notices/n1")}
+        )
+        assert r.status_code == 303
+        after = [d.state for d in app.store.deliveries_of("n1") if d.channel == "group"]
+        assert before == ["failed"] and after == ["pending"]
