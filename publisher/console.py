@@ -47,7 +47,15 @@ from .notice_files import canonical, content_hash, from_canonical
 from .signage_alerts import parse_until
 from .templating import builtin_templates_dir
 from .text import render_markdown
-from .writing import Draft, EditConflict, NoticeWriter, draft_of, file_hash, publicity_ends
+from .writing import (
+    Draft,
+    EditConflict,
+    NoticeWriter,
+    draft_of,
+    file_hash,
+    parse_links,
+    publicity_ends,
+)
 
 PREFIX = "/admin"
 PAGE = 100  # notices per page of the list
@@ -686,6 +694,7 @@ def console_app(app: Publisher) -> ASGIApp:
             text("contact"),
             expires_at,
             files,
+            parse_links(str(form.get("links", ""))),
         )
 
     async def save(request: Request, nid: str, new: bool) -> Response:

@@ -159,6 +159,8 @@ class Runner:
                 self._said.pop("failure", None)
             self.passes.last_at = self.app.clock.now()
             self.passes.last_report = tick
+            # what the console lists as the instances and their last pass
+            self.app.store.set_meta(f"instance:{self.instance}", self.passes.last_at.isoformat())
             for name, r in tick.channels.items():
                 if r.outcomes or r.changed_files:
                     log.info(

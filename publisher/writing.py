@@ -44,6 +44,7 @@ class Draft:
     contact: str = ""
     expires_at: dt.datetime | None = None
     attachments: list[tuple[str, str]] = field(default_factory=list)  # (title, file)
+    links: list[tuple[str, str]] = field(default_factory=list)  # (title, url)
 
 
 def _q(value: str) -> str:
@@ -72,6 +73,9 @@ def compose(d: Draft) -> str:
         lines.append(f"expires_at: {_when(d.expires_at)}")
     if d.contact:
         lines.append(f"contact: {_q(d.contact)}")
+    if d.links:
+        lines.append("links:")
+        lines += [f"  - {{title: {_q(t)}, url: {_q(u)}}}" for t, u in d.links]
     if d.attachments:
         lines.append("attachments:")
         lines += [f"  - {{title: {_q(t)}, file: {_q(f)}}}" for t, f in d.attachments]
@@ -94,7 +98,20 @@ def draft_of(n: Notice) -> Draft:
         n.contact,
         n.expires_at,
         files,
+        [(link.title, link.url) for link in n.links],
     )
+
+
+def parse_links(text: str) -> list[tuple[str, str]]:
+    """The form's links box: one a line, ``title | url`` or just the url."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        title, sep, url = line.rpartition("|")
+        out.append((title.strip() or url.strip(), url.strip()) if sep else (line, line))
+    return out
 
 
 def file_hash(path: Path) -> str:

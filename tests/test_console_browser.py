@@ -48,7 +48,7 @@ def test_two_reviewers_pass_a_finding_and_sign_off_in_the_browser(
     app = site.app()
     accounts = Accounts(app.store, app.clock)
     accounts.add("王芳", ("reviewer",), "correct-horse-1", "test")
-    accounts.add("李明", ("reviewer",), "correct-horse-2", "test")
+    accounts.add("李明", ("reviewer", "publisher"), "correct-horse-2", "test")
     app.sync()
     server = Server(site.root / "public", "127.0.0.1", 0, console=console_app(app))
     server.start()
@@ -76,7 +76,15 @@ def test_two_reviewers_pass_a_finding_and_sign_off_in_the_browser(
             status = page.inner_text("p.ok[role=status]")
             assert ("2/2" in status) == (name == "李明"), status
             if name == "李明":
-                for path in ("/admin/calendar", "/admin/channels", "/admin/?state=待审"):
+                for path in (
+                    "/admin/calendar",
+                    "/admin/channels",
+                    "/admin/?state=待审",
+                    "/admin/alerts",
+                    "/admin/notices/n1/push",
+                    "/admin/notices/n1/channels/group",
+                    "/admin/notices/n1/channels/feed",
+                ):
                     page.goto(base + path)
                     problems[path] = axe_problems(page)
                 page.goto(base + "/admin/audit")

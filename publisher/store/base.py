@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -82,6 +82,23 @@ class StoreBase:
                 value = make()
                 conn.execute(insert(store_meta).values(key=key, value=value))
         return str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.tx() as conn:
+            done = conn.execute(
+                update(store_meta).where(store_meta.c.key == key).values(value=value)
+            ).rowcount
+            if not done:
+                conn.execute(insert(store_meta).values(key=key, value=value))
+
+    def metas(self, prefix: str) -> dict[str, str]:
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(store_meta.c.key, store_meta.c.value).where(
+                    store_meta.c.key.startswith(prefix)
+                )
+            ).all()
+        return {r[0][len(prefix) :]: r[1] for r in rows}
 
     def is_empty(self) -> bool:
         """True when the store has never seen a notice."""

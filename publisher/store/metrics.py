@@ -10,7 +10,6 @@ from ..model import Action, DeliveryState
 from .base import StoreBase
 from .schema import (
     deliveries,
-    ticks,
 )
 
 
@@ -53,12 +52,13 @@ class MetricsQueries(StoreBase):
         return {ch: int(n or 0) for ch, n in rows}
 
     def instances(self, now: datetime) -> list[tuple[str, datetime]]:
-        """Every instance that ran a scheduled job in the last week, with its latest one."""
-        with self.tx() as conn:
-            rows = conn.execute(
-                select(ticks.c.instance, func.max(ticks.c.started_at))
-                .where(ticks.c.started_at > now - timedelta(days=7))
-                .group_by(ticks.c.instance)
-                .order_by(func.max(ticks.c.started_at).desc())
-            ).all()
-        return [(r[0], r[1]) for r in rows]
+        """Every instance whose last pass was within a week, newest first."""
+        seen = []
+        for name, when in self.metas("instance:").items():
+            try:
+                at = datetime.fromisoformat(when)
+            except ValueError:
+                continue
+            if at > now - timedelta(days=7):
+                seen.append((name, at))
+        return sorted(seen, key=lambda x: x[1], reverse=True)
