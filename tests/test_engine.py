@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -253,3 +254,41 @@ def test_a_crashing_channel_does_not_stop_the_others(site: Site) -> None:
 
 def test_outcome_kinds_are_complete() -> None:
     assert {k.value for k in OutcomeKind} == {"sent", "retry", "unknown", "failed", "disabled"}
+
+
+def test_one_build_of_a_channel_at_a_time_whoever_asks(site: Site) -> None:
+    """A pass, a withdrawal from the console and an alert can ask for a build at once; a
+    state channel keeps plans between builds, so they take turns."""
+    import threading
+    import time as _time
+
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+        feed = app.channels["feed"]
+        inside, most = 0, 0
+        lock = threading.Lock()
+        real = feed.build
+
+        def slow_build(live: Any) -> list[str]:
+            nonlocal inside, most
+            with lock:
+                inside += 1
+                most = max(most, inside)
+            _time.sleep(0.05)
+            try:
+                return real(live)  # type: ignore[no-any-return]
+            finally:
+                with lock:
+                    inside -= 1
+
+        feed.build = slow_build  # type: ignore[method-assign]
+        threads = [
+            threading.Thread(target=app.engine.tick, kwargs={"only": ["feed"], "force_build": True})
+            for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert most == 1

@@ -4,6 +4,7 @@ notices' attachment files beside them."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 from ..channel import AnyStateChannel
@@ -24,8 +25,20 @@ class StatePublisher:
         self.outcomes = outcomes
         self.files = AttachmentFiles(Path(files_dir)) if files_dir else None
         self._mismatches: set[tuple[str, str]] = set()  # (version, blob) already reported
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
 
     def run(self, ch: AnyStateChannel, report: ChannelReport, force: bool) -> None:
+        # one build of a channel at a time in this process: a pass, a withdrawal from the
+        # console and an alert may ask at once, and a channel keeps plans between builds
+        with self._lock_for(ch.name):
+            self._run(ch, report, force)
+
+    def _lock_for(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
+
+    def _run(self, ch: AnyStateChannel, report: ChannelReport, force: bool) -> None:
         now = self.ctx.clock.now()
         claimed = self.ctx.store.claim(ch.name, now, self.ctx.cfg.lease, 100_000, self.ctx.worker)
         live = self.ctx.store.live_versions(ch.name, now)
@@ -81,6 +94,11 @@ class StatePublisher:
         """Copy the approved bytes of live notices' local attachments into the output."""
         if self.files is None:
             return
+        with self._lock_for("(attachments)"):
+            self._write_files()
+
+    def _write_files(self) -> None:
+        assert self.files is not None
         now = self.ctx.clock.now()
         docs: dict[str, bytes] = {}
         shas: set[str] = set()
