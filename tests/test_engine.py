@@ -136,6 +136,7 @@ def test_errcode_in_the_200_body_decides(
         assert group(app).state == expected  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_unknown_outcome_is_retried_once_then_held(site: Site, wecom: WeComServer) -> None:
     site.write("n1")
     wecom.behaviour.hang_seconds = 2.5  # longer than the channel's 1.5 s timeout

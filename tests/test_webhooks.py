@@ -156,6 +156,7 @@ def test_backlog_becomes_digests_within_the_rate(site: Site, wecom: WeComServer)
     assert max(len(m["news"]["articles"]) for m in wecom.received) == 8
 
 
+@pytest.mark.slow
 def test_rate_limit_without_digests_spreads_sends(site: Site, wecom: WeComServer) -> None:
     set_option(site, "digest: false")
     write_many(site, 45)
@@ -310,6 +311,7 @@ def test_feishu_card_signed_and_five_a_second(site: Site, feishu: FeishuServer) 
         assert sum(1 for u in feishu.times if t <= u < t + 1) <= 5
 
 
+@pytest.mark.slow
 def test_feishu_request_stays_under_20kb(site: Site, feishu: FeishuServer) -> None:
     robots_config(site, FS)
     site.write("n1", body="公开事项的很长正文。\n\n" * 1500)
