@@ -37,6 +37,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, P
     (out / "feeds" / "all.rss.xml").write_text("<rss>" + "公开" * 300 + "</rss>", "utf-8")
     (out / "index.html").write_text("<!DOCTYPE html><h1>首页</h1>", "utf-8")
     (out / ".publisher-files.feed.json").write_text("[]", "utf-8")
+    # the bot's own records beside the output (continuity.py): never served
+    (out / ".publisher").mkdir()
+    (out / ".publisher" / "owner.json").write_text('{"store": "x"}', "utf-8")
+    (out / ".publisher" / "ledger.jsonl").write_text("{}\n", "utf-8")
     files = out / "files" / "0123456789abcdef"
     files.mkdir(parents=True)
     (files / "evil.html").write_text("<script>document.title='pwned'</script>", "utf-8")
@@ -104,6 +108,9 @@ HOSTILE = [
     b"/%2e%2e/%2e%2e/etc/passwd",
     b"/../../etc/passwd",
     b"/.publisher-files.feed.json",
+    b"/.publisher/owner.json",
+    b"/.publisher/ledger.jsonl",
+    b"/%2epublisher/ledger.jsonl",
     b"/feeds/.%2e/.%2e/config.yaml",
     b"/x%00y",
     b"/" + b"a" * 300,
