@@ -47,6 +47,7 @@ from .notice_files import canonical, content_hash, from_canonical
 from .signage_alerts import parse_until
 from .templating import builtin_templates_dir
 from .text import render_markdown
+from .web import CONSOLE_PREFIX
 from .writing import (
     Draft,
     EditConflict,
@@ -57,7 +58,7 @@ from .writing import (
     publicity_ends,
 )
 
-PREFIX = "/admin"
+PREFIX = CONSOLE_PREFIX  # where the site mounts the console (web.py)
 PAGE = 100  # notices per page of the list
 STATES = {  # the console's words for where a notice stands, and how a summary says it
     "待审": "awaiting review",
@@ -665,7 +666,10 @@ def console_app(app: Publisher) -> ASGIApp:
         if text("expires") == "date":
             expires_at = when("expires_at")
         elif text("expires") == "workdays":
-            days = int(text("workdays") or "0")
+            try:
+                days = int(text("workdays") or "0")
+            except ValueError:
+                days = 0  # said below: a number of working days is needed
             if not 1 <= days <= 60:
                 raise NoticeError("a 公示 lasts 1 to 60 working days", field="workdays")
             expires_at = publicity_ends(publish_at, days)

@@ -395,3 +395,26 @@ def test_filters_a_failed_delivery_retried_and_its_history(site: Site, wecom: An
         assert r.status_code == 303
         after = [d.state for d in app.store.deliveries_of("n1") if d.channel == "group"]
         assert before == ["failed"] and after == ["pending"]
+
+
+def test_a_bad_form_value_is_a_clear_error_not_a_crash(site: Site) -> None:
+    with serving(site) as (app, client):
+        Accounts(app.store, app.clock).add("张编辑", ("editor",), "correct-horse-3", "test")
+        assert login(client, "张编辑", "correct-horse-3") == 303
+        form = {
+            "id": "2027-x",
+            "title": "测试示范大学复试通知",
+            "department": "研究生院",
+            "category": "zsks",
+            "item": "7",
+            "publish_at": "2026-11-27T09:00",
+            "body": "正文。",
+            "expires": "workdays",
+            "workdays": "五",
+            "csrftoken": token(client, "/admin/new"),
+        }
+        r = client.post("/admin/new", data=form)
+        assert r.status_code == 422 and "1 to 60 working days" in r.text
+        r = client.post("/admin/new", data={**form, "workdays": "5", "publish_at": "明天"})
+        assert r.status_code == 422 and "cannot read the time" in r.text
+        assert not (site.root / "items" / "2027-x.md").exists()
