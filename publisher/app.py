@@ -39,6 +39,7 @@ from .notice_files import canonical, content_hash, from_canonical, load_file, lo
 from .published import PublishedViews
 from .review import Gate, ReviewReport
 from .roster import current_os_user
+from .search import Search, SearchPage, search_doc
 from .secrets import redact
 from .signage_alerts import SignageAlerts
 from .store import ApprovalResult, ApprovalRow, NoticeRow, Store, VersionRow
@@ -139,6 +140,7 @@ class Publisher:
             self.clock,
             transport,
             categories={slug: c.name for slug, c in settings.catalogue.categories.items()},
+            checklist=settings.catalogue.checklist(),
         )
         self.channels: dict[str, AnyChannel] = {}
         for name, spec in settings.channels.items():
@@ -625,7 +627,36 @@ class Publisher:
 
     def tick(self, force_build: bool = False) -> TickReport:
         self.guard_output()
+        self.index_catalogue()
         return self.engine.tick(force_build=force_build)
+
+    def index_catalogue(self) -> tuple[int, int]:
+        """Bring the catalogue up to the store: a 索引号 for every approved notice approved
+        before numbers existed (in order of approval), and the search index to the newest
+        approved versions. Returns (numbers given, search documents written or dropped)."""
+        numbered = 0
+        scheme = self.settings.index_scheme
+        now = self.clock.now()
+        for v in self.store.unnumbered():
+            try:
+                notice = from_canonical(v.canonical, self.settings.tz)
+            except (ValueError, KeyError):
+                continue
+            scope, render = scheme.for_notice(notice)
+            self.store.number(v.notice_id, scope, render, now)
+            numbered += 1
+        stale, gone = self.store.search_stale()
+        docs = []
+        for v in stale:
+            try:
+                docs.append(search_doc(self.views.published(v)))
+            except NotApproved as exc:  # a stored text that fails its hash is not indexed
+                log.error("search index: %s", exc)
+        self.store.search_put(docs, gone)
+        return numbered, len(docs) + len(gone)
+
+    def search(self, query: str, page: int = 1) -> SearchPage:
+        return Search(self.store).find(query, self.clock.now(), page)
 
     def push(
         self, notice_id: str, channels: Sequence[str] | None = None, dry_run: bool = False

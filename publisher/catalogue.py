@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from importlib import resources
 from pathlib import Path
 
 from .errors import CatalogueError
+from .model import ChecklistItem
 
 _CN_NUMERALS = "一二三四五六七八九十"
 
@@ -60,6 +63,14 @@ class Catalogue:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def checklist(self) -> tuple[ChecklistItem, ...]:
+        """Every item in catalogue order (category, then number), as channels see it."""
+        return tuple(
+            ChecklistItem(i.no, c.slug, c.label, i.text)
+            for c in sorted(self.categories.values(), key=lambda c: c.order)
+            for i in self.items_of(c.slug)
+        )
 
 
 def _parse_csv(text: str, source: str) -> tuple[list[Category], list[Item]]:
@@ -135,3 +146,59 @@ def load_catalogue(
             categories[slug] = Category(slug, name, len(categories) + 1)
         items[no] = Item(no, slug, str(ov.get("text") or (items[no].text if no in items else "")))
     return Catalogue(categories.values(), items.values())
+
+
+# ---------------------------------------------------------------------------- duties
+
+
+@dataclass(frozen=True)
+class Rhythm:
+    """How often a 清单 item must be published: ``once`` (at least one notice, ever),
+    ``on change`` (whenever it changes: only the 20-working-day clock applies), ``each term``
+    (at least one notice in every term) or ``yearly by MM-DD`` (one each school year, by that
+    date)."""
+
+    kind: str  # once | on change | each term | yearly
+    month: int = 0
+    day: int = 0
+
+    def __str__(self) -> str:
+        return f"yearly by {self.month:02d}-{self.day:02d}" if self.kind == "yearly" else self.kind
+
+    @property
+    def label(self) -> str:
+        return {
+            "once": "一次性公开",
+            "on change": "变化时更新",
+            "each term": "每学期",
+            "yearly": f"每年 {self.month} 月 {self.day} 日前",
+        }[self.kind]
+
+
+_RHYTHM = re.compile(r"^(once|on change|each term|yearly by (\d{2})-(\d{2}))$")
+
+
+def parse_rhythm(value: str) -> Rhythm:
+    m = _RHYTHM.match(" ".join(value.split()))
+    if not m:
+        raise ValueError(
+            f"rhythm {value!r} is not one of: once, on change, each term, yearly by MM-DD"
+        )
+    if m[2]:
+        month, day = int(m[2]), int(m[3])
+        try:
+            date(2024, month, day)  # a leap year, so 02-29 is accepted
+        except ValueError:
+            raise ValueError(f"rhythm {value!r}: {m[2]}-{m[3]} is not a date") from None
+        return Rhythm("yearly", month, day)
+    return Rhythm(m[1])
+
+
+@dataclass(frozen=True)
+class Duty:
+    """Who must publish a 清单 item, and how often."""
+
+    item: int
+    owner: str
+    rhythm: Rhythm
+    notify: str | None = None  # the robot that reminds the owner

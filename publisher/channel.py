@@ -30,7 +30,7 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
 from .errors import ChannelNotConfigured, RenderError, UnknownChannelType
-from .model import Action, Alert, Clock, Outcome, PublishedNotice, SiteInfo
+from .model import Action, Alert, ChecklistItem, Clock, Outcome, PublishedNotice, SiteInfo
 from .output import write_tree
 from .secrets import MissingSecret, Secret, redact, secret_from_config
 
@@ -63,6 +63,8 @@ class ChannelContext:
     # the 清单 categories, slug → name, so a channel can offer all of them (not only the ones
     # that happen to have live notices now)
     categories: Mapping[str, str] = field(default_factory=dict)
+    # every 清单 item in order, so the site can show the whole catalogue (信息公开目录)
+    checklist: Sequence[ChecklistItem] = ()
 
 
 class Doc(NamedTuple):

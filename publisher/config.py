@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,9 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import yamlsrc
-from .catalogue import Catalogue, load_catalogue
+from .catalogue import Catalogue, Duty, load_catalogue, parse_rhythm
 from .channel import ChannelOptions, MessageChannel, SecretValue, channel_class
 from .errors import CatalogueError, ConfigError, ErrorSet, Located, UnknownChannelType
+from .index_numbers import DEFAULT_PATTERN, IndexScheme, check_pattern
 from .model import Notice, SiteInfo
 from .secrets import expand_env
 
@@ -95,6 +97,51 @@ class TemplatesConfig(_Model):
 class CatalogueConfig(_Model):
     file: str | None = None
     items: list[dict[str, Any]] = []
+
+
+class DutyConfig(_Model):
+    items: list[int] = Field(min_length=1)  # 清单 item numbers
+    owner: str = ""  # the department that must publish them (责任部门)
+    rhythm: str = "on change"  # once | on change | each term | yearly by MM-DD
+    notify: str | None = None  # a robot channel that reminds the owner (job: coverage)
+
+    @field_validator("rhythm")
+    @classmethod
+    def _rhythm(cls, v: str) -> str:
+        parse_rhythm(v)
+        return v
+
+
+class DisclosureConfig(_Model):
+    """The 信息公开目录 and the rules' clocks: 索引号, duties per 清单 item, reports."""
+
+    org_code: str = Field("XXGK", min_length=1, max_length=40)  # 机构代码 in the 索引号
+    index_pattern: str = DEFAULT_PATTERN
+    # when terms start (MM-DD), for rhythm "each term"; the school year starts on 09-01
+    terms: list[str] = ["09-01", "03-01"]
+    on_time_days: int = Field(20, ge=1, le=365)  # 20 个工作日 (教育部令第29号)
+    duties: list[DutyConfig] = []
+    # the annual report's office-written parts (reports/annual-YEAR.yaml) and its output
+    reports_folder: str = "reports"
+
+    @field_validator("index_pattern")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        return check_pattern(v)
+
+    @field_validator("terms")
+    @classmethod
+    def _terms(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if not re.fullmatch(r"\d{2}-\d{2}", t):
+                raise ValueError(f"term start {t!r} is not MM-DD")
+            try:
+                date(2024, int(t[:2]), int(t[3:]))
+            except ValueError:
+                raise ValueError(f"term start {t!r} is not a date") from None
+        if not v:
+            raise ValueError("give at least one term start (MM-DD)")
+        return v
 
 
 class ReviewerConfig(_Model):
@@ -185,8 +232,8 @@ class RouteConfig(_Model):
 
 class ScheduleConfig(_Model):
     name: str
-    job: Literal["tick", "sync", "rebuild", "digest", "backup"] = "tick"
-    channel: str | None = None  # for job: digest
+    job: Literal["tick", "sync", "rebuild", "digest", "backup", "coverage"] = "tick"
+    channel: str | None = None  # for job: digest (its robot), job: coverage (default robot)
     cron: str | None = None
     interval: float | None = None
     timezone: str | None = None
@@ -227,6 +274,7 @@ class ConfigModel(_Model):
     output: OutputConfig = OutputConfig()
     templates: TemplatesConfig = TemplatesConfig()
     catalogue: CatalogueConfig = CatalogueConfig()
+    disclosure: DisclosureConfig = DisclosureConfig()
     review: ReviewConfig = ReviewConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     channels: list[ChannelConfig] = []
@@ -278,6 +326,24 @@ class Settings:
     @property
     def output_dir(self) -> Path:
         return self.path(self.model.output.folder)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.path(self.model.disclosure.reports_folder)
+
+    @property
+    def index_scheme(self) -> IndexScheme:
+        d = self.model.disclosure
+        return IndexScheme(d.index_pattern, d.org_code, self.catalogue, self.tz)
+
+    @property
+    def duties(self) -> dict[int, Duty]:
+        """Each 清单 item's duty; an item no duty names is ``on change`` with no owner."""
+        out: dict[int, Duty] = {}
+        for d in self.model.disclosure.duties:
+            for no in d.items:
+                out[no] = Duty(no, d.owner, parse_rhythm(d.rhythm), d.notify)
+        return out
 
     @property
     def backups_dir(self) -> Path:
@@ -419,6 +485,21 @@ def parse_settings(text: str, path: Path) -> Settings:
                     hint=f"items are 1–{max(catalogue.items)}",
                 )
 
+    for i, duty in enumerate(model.disclosure.duties):
+        for j, no in enumerate(duty.items):
+            if no not in catalogue.items:
+                err(
+                    f"unknown 清单 item {no}",
+                    ("disclosure", "duties", i, "items", j),
+                    hint=f"items are 1–{max(catalogue.items)}",
+                )
+        if duty.notify is not None and duty.notify not in declared:
+            err(
+                f"duty names unknown channel {duty.notify!r}",
+                ("disclosure", "duties", i, "notify"),
+                hint=f"declared channels: {', '.join(sorted(declared)) or 'none'}",
+            )
+
     names: set[str] = set()
     for i, s in enumerate(model.schedules):
         if s.name in names:
@@ -457,6 +538,22 @@ def parse_settings(text: str, path: Path) -> Settings:
                 and cls.supports_digest
             ):
                 err(f"channel {s.channel!r} does not send digests", ("schedules", i, "channel"))
+        if s.job == "coverage":
+            robots = [
+                n for n, sp in specs.items() if issubclass(channel_class(sp.type), MessageChannel)
+            ]
+            if s.channel is not None and s.channel not in robots:
+                err(
+                    f"a coverage job posts its reminder through a robot: {s.channel!r} is not one",
+                    ("schedules", i, "channel"),
+                    hint=f"robots: {', '.join(robots) or 'none'}",
+                )
+            elif s.channel is None and not any(d.notify for d in model.disclosure.duties):
+                err(
+                    "a coverage job needs a robot to post to: give channel: here, or notify: "
+                    "on the duties in disclosure.duties",
+                    ("schedules", i, "channel"),
+                )
 
     base = path.parent.resolve()
     out = (base / model.output.folder).resolve()

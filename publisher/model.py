@@ -78,6 +78,10 @@ class Notice:
     tags: tuple[str, ...] = ()
     source: str = ""  # file path, for messages only (not part of the content hash)
     paper_review: PaperReview | None = None  # not part of the content hash
+    # 生成日期: the date the document was signed or produced; the 20-working-day clock of the
+    # 清单 starts here (optional: without it the clock cannot be checked)
+    issued_on: date | None = None
+    doc_no: str = ""  # 文号, e.g. 南山大发〔2026〕12号 (optional)
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
 
     def is_live(self, at: datetime) -> bool:
@@ -97,6 +101,7 @@ class PublishedNotice:
     category_name: str
     item_text: str
     previous_sha256: str | None = None
+    index_no: str = ""  # 索引号, given once at the notice's first approval
 
     @property
     def id(self) -> str:
@@ -122,6 +127,16 @@ class Alert:
     starts: datetime
     until: datetime
     profiles: tuple[str, ...] = ()  # empty: every screen
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One 清单 item as channels see it (the catalogue, without its parsing)."""
+
+    no: int
+    category: str  # slug
+    category_label: str  # 二、招生考试信息
+    text: str
 
 
 @dataclass(frozen=True)

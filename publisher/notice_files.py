@@ -44,6 +44,8 @@ KNOWN_FIELDS = {
     "channels",
     "tags",
     "review",
+    "issued_on",
+    "doc_no",
 }
 REVIEW_FIELDS = {"reviewer", "reviewers", "date", "opinion", "form_no", "version", "allow"}
 
@@ -239,6 +241,8 @@ def _build(
     channels = _str_list(data.get("channels"), "channels", fail) if "channels" in data else None
     tags = tuple(_str_list(data.get("tags"), "tags", fail) or ())
     review = _paper_review(data.get("review"), fail) if data.get("review") is not None else None
+    doc_no = text_field("doc_no", max_len=100)
+    issued_on = _issued_on(data.get("issued_on"), fail, publish_at)
 
     return Notice(
         id=nid,
@@ -258,8 +262,34 @@ def _build(
         tags=tags,
         source=file,
         paper_review=review,
+        issued_on=issued_on,
+        doc_no=doc_no,
         lines={**lines.as_dict(), "body": body_line},
     )
+
+
+def _issued_on(value: Any, fail: Any, publish_at: datetime) -> date | None:
+    """生成日期: a date (YAML ``2026-11-18``, or the same as a string), not after publishing."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        raise fail("issued_on is a date without a time, e.g. 2026-11-18", "issued_on")
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            raise fail(
+                f"issued_on {value!r} is not a date", "issued_on", hint="write it as 2026-11-18"
+            ) from None
+    if not isinstance(value, date):
+        raise fail(f"issued_on must be a date, not {value!r}", "issued_on")
+    if value > publish_at.date():
+        raise fail(
+            f"issued_on {value.isoformat()} is after publish_at "
+            f"{publish_at.date().isoformat()}: a document is produced before it is published",
+            "issued_on",
+        )
+    return value
 
 
 def _check_chars(s: str, file: str, first_line: int | None, fld: str) -> None:
@@ -586,6 +616,9 @@ def canonical_dict(n: Notice) -> dict[str, Any]:
         "attachments": [[a.title, a.href, a.media_type, a.size, a.sha256] for a in n.attachments],
         "channels": list(n.channels) if n.channels is not None else None,
         "tags": list(n.tags),
+        # only when given, so the hash of every notice written before these fields is unchanged
+        **({"issued_on": n.issued_on.isoformat()} if n.issued_on else {}),
+        **({"doc_no": n.doc_no} if n.doc_no else {}),
     }
 
 
@@ -618,4 +651,6 @@ def from_canonical(text: str, tz: ZoneInfo) -> Notice:
         attachments=tuple(Attachment(*a) for a in d["attachments"]),
         channels=tuple(d["channels"]) if d["channels"] is not None else None,
         tags=tuple(d["tags"]),
+        issued_on=date.fromisoformat(d["issued_on"]) if d.get("issued_on") else None,
+        doc_no=d.get("doc_no", ""),
     )

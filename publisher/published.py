@@ -28,12 +28,12 @@ class PublishedViews:
     def __init__(self, site: SiteInfo, catalogue: Catalogue, cache_size: int = 50_000) -> None:
         self.site = site
         self.catalogue = catalogue
-        self._cache: OrderedDict[tuple[str, str | None], PublishedNotice] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str | None, str], PublishedNotice] = OrderedDict()
         self._size = cache_size
         self._lock = Lock()
 
     def published(self, v: VersionRow, previous_sha: str | None = None) -> PublishedNotice:
-        key = (v.sha256, previous_sha)
+        key = (v.sha256, previous_sha, v.index_no)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
@@ -59,6 +59,7 @@ class PublishedViews:
             category_name=cat.name if cat else notice.category,
             item_text=item.text if item else "",
             previous_sha256=previous_sha,
+            index_no=v.index_no,
         )
         with self._lock:
             self._cache[key] = view

@@ -208,6 +208,7 @@ class Gate:
             required=self.settings.model.review.signoffs_required,
             channels=self.settings.route(notice),
             now=self.clock.now(),
+            index=self.settings.index_scheme.for_notice(notice),
         )
 
 

@@ -26,6 +26,7 @@ from .config import ScheduleConfig
 from .engine import TickReport, default_worker_id
 from .errors import PublisherError
 from .monitoring import Passes, health, metrics, status_document
+from .search_page import search_endpoint
 from .secrets import redact
 from .server import Server
 
@@ -62,6 +63,12 @@ class Runner:
                 status=self.status_json,
                 metrics=self.metrics,
                 console=None if self._console_apart() else self._console(),
+                search=search_endpoint(
+                    app.search,
+                    app.templates,
+                    self.settings.site,
+                    {slug: c.name for slug, c in self.settings.catalogue.categories.items()},
+                ),
             )
         self.console_server: Server | None = None
         if serve and self._console_apart():

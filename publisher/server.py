@@ -83,6 +83,7 @@ class Server:
         *,
         console: ASGIApp | None = None,
         files: bool = True,
+        search: Callable[[Any], Any] | None = None,
         limit_concurrency: int = 1000,
         timeout_keep_alive: float = 5,
     ) -> None:
@@ -100,7 +101,13 @@ class Server:
             ) from None
         self.sock.listen(1024)  # 100 feed readers arriving at once are queued, not reset
         app = site_app(
-            str(root), health=health, status=status, metrics=metrics, console=console, files=files
+            str(root),
+            health=health,
+            status=status,
+            metrics=metrics,
+            console=console,
+            files=files,
+            search=search,
         )
         self.config = uvicorn.Config(app, **self._options(limit_concurrency, timeout_keep_alive))
         self.uvicorn = uvicorn.Server(self.config)

@@ -389,6 +389,7 @@ def site_app(
     metrics: Callable[[], str] | None = None,
     console: ASGIApp | None = None,
     files: bool = True,
+    search: Callable[[Request], Any] | None = None,
 ) -> Starlette:
     """The public site: the output folder under ``/`` plus the operational endpoints, and the
     office's console under ``/admin`` when one is given (it asks for a login itself)."""
@@ -413,7 +414,9 @@ def site_app(
 
     methods = ["GET", "HEAD"]
     cache = FileCache(os.path.realpath(root))
-    reserved = ("/health", "/healthz", "/status.json", "/metrics")
+    reserved: tuple[str, ...] = ("/health", "/healthz", "/status.json", "/metrics")
+    if search is not None and files:
+        reserved += ("/search",)
     routes: list[BaseRoute] = [
         Route("/health", health_ep, methods=methods),
         Route("/healthz", health_ep, methods=methods),
@@ -422,6 +425,8 @@ def site_app(
     ]
     if console is not None:
         routes.append(Mount(CONSOLE_PREFIX, app=console))
+    if search is not None and files:
+        routes.append(Route("/search", search, methods=methods))
     if files:  # (a console served on its own address shows no files)
         routes.append(Mount("/", app=OutputFiles(root, cache)))
     return Starlette(

@@ -23,6 +23,7 @@ from .errors import NoticeError, PublisherError
 from .model import Notice
 from .notice_files import ID_RE, parse_notice
 from .output import durable_write
+from .workdays import add_working_days
 
 
 class EditConflict(PublisherError):
@@ -190,21 +191,3 @@ def publicity_ends(publish_at: dt.datetime, days: int) -> dt.datetime:
     the day after its last working day, in the notice's zone."""
     last = add_working_days(publish_at.date(), days)
     return dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0, 0), publish_at.tzinfo)
-
-
-def add_working_days(start: dt.date, days: int) -> dt.date:
-    """The date ``days`` working days after ``start`` (a 公示 of N working days ends on it),
-    on the Chinese calendar with 调休; weekdays only where the calendar has no data yet."""
-    import chinese_calendar
-
-    d = start
-    left = days
-    while left > 0:
-        d += dt.timedelta(days=1)
-        try:
-            working = chinese_calendar.is_workday(d)
-        except NotImplementedError:  # a year the State Council has not announced yet
-            working = d.weekday() < 5
-        if working:
-            left -= 1
-    return d

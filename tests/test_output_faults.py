@@ -21,11 +21,11 @@ from .helpers import IN_CI, Site, approve
 
 @pytest.fixture
 def small_output(tmp_path: Path) -> Iterator[Path]:
-    """The site's output folder on its own 512 KiB tmpfs (needs root, as CI runs)."""
+    """The site's output folder on its own 1 MiB tmpfs (needs root, as CI runs)."""
     mnt = tmp_path / "public"
     mnt.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k,mode=0755", "tmpfs", str(mnt)],
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mnt)],
         capture_output=True,
         text=True,
     )

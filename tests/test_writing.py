@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from publisher.catalogue import default_catalogue
 from publisher.notice_files import parse_notice
+from publisher.workdays import add_working_days
 from publisher.writing import (
     Draft,
-    add_working_days,
     compose,
     parse_links,
     publicity_ends,

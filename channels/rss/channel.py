@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -13,7 +15,7 @@ from lxml import etree
 from pydantic import Field, field_validator
 
 from publisher.channel import ChannelOptions, Doc, StateChannel
-from publisher.model import PublishedNotice
+from publisher.model import ChecklistItem, PublishedNotice
 from publisher.secrets import redact
 
 from .documents import FORMATS, MEDIA, Documents, FeedSettings, FeedSpec, path_of
@@ -135,20 +137,9 @@ class RssChannel(StateChannel[RssOptions]):
                 for v in added:
                     self._pages[f"notices/{v.id}.html"] = self._page(v)
             docs.update(self._pages)
-            front, total = ordered[:200], len(ordered)
-            key = f"{total}:" + ",".join(v.sha256[:16] for v in front)
-            docs["index.html"] = Doc(
-                key,
-                lambda: self.render_template(
-                    "rss/index.html",
-                    notices=front,
-                    total=total,
-                    feeds={
-                        "RSS": self.feed_url("all.rss.xml"),
-                        "Atom": self.feed_url("all.atom.xml"),
-                        "JSON Feed": self.feed_url("all.json"),
-                    },
-                ).encode("utf-8"),
+            docs.update(self._catalogue(ordered))
+            docs["site.css"] = Doc(
+                "css", lambda: self.render_template("rss/site.css").encode("utf-8")
             )
             docs["subscribe.html"] = Doc(
                 "subscribe",
@@ -158,11 +149,83 @@ class RssChannel(StateChannel[RssOptions]):
             )
         return docs
 
+    def _catalogue(self, ordered: Sequence[PublishedNotice]) -> dict[str, bytes | Doc]:
+        """The home page as the 信息公开目录 (every 清单 item, its newest notices, when it was
+        last published or updated) and a page per item listing all of its notices."""
+        by_item: dict[int, list[PublishedNotice]] = {}
+        for v in ordered:  # newest first
+            by_item.setdefault(v.notice.item, []).append(v)
+        checklist = list(self.ctx.checklist)
+        sections: list[dict[str, Any]] = []
+        docs: dict[str, bytes | Doc] = {}
+        for entry in checklist:
+            members = by_item.get(entry.no, [])
+            updated = max((v.updated_at for v in members), default=None)
+            url = f"{self.base_url}/catalogue/{entry.no:02d}.html"
+            if not sections or sections[-1]["slug"] != entry.category:
+                sections.append({"slug": entry.category, "label": entry.category_label, "rows": []})
+            sections[-1]["rows"].append(
+                {
+                    "no": entry.no,
+                    "text": entry.text,
+                    "url": url,
+                    "notices": members[:3],
+                    "count": len(members),
+                    "updated": updated,
+                }
+            )
+            key = "|".join(f"{v.sha256[:16]}{v.index_no}" for v in members) + entry.text
+            docs[f"catalogue/{entry.no:02d}.html"] = Doc(
+                hashlib.sha256(key.encode()).hexdigest(),
+                self._item_page(entry, members, updated),
+            )
+        feeds = {
+            "RSS": self.feed_url("all.rss.xml"),
+            "Atom": self.feed_url("all.atom.xml"),
+            "JSON Feed": self.feed_url("all.json"),
+        }
+        latest = list(ordered[:10])
+        home_key = hashlib.sha256(
+            ("|".join(f"{v.sha256[:16]}{v.index_no}" for v in ordered) + repr(checklist)).encode()
+        ).hexdigest()
+        docs["index.html"] = Doc(
+            home_key,
+            lambda: self.render_template(
+                "rss/index.html",
+                sections=sections,
+                latest=latest,
+                checklist_size=len(checklist),
+                feeds=feeds,
+            ).encode("utf-8"),
+        )
+        return docs
+
+    def _item_page(
+        self, entry: ChecklistItem, members: list[PublishedNotice], updated: datetime | None
+    ) -> Callable[[], bytes]:
+        feed = self.feed_url(
+            f"{entry.category}.rss.xml" if self.options.categories else "all.rss.xml"
+        )
+
+        def render() -> bytes:
+            return self.render_template(
+                "rss/item.html",
+                item=entry,
+                notices=members,
+                updated=updated,
+                feed=feed,
+                category_name=self.ctx.categories.get(entry.category, entry.category),
+            ).encode("utf-8")
+
+        return render
+
     def _page(self, v: PublishedNotice) -> Doc:
         def render() -> bytes:
-            return self.render_template("rss/notice.html", n=v, notice=v.notice).encode("utf-8")
+            return self.render_template(
+                "rss/notice.html", n=v, notice=v.notice, body=_demote_headings(v.html)
+            ).encode("utf-8")
 
-        return Doc(f"{v.sha256}:{v.previous_sha256}", render)
+        return Doc(f"{v.sha256}:{v.previous_sha256}:{v.index_no}", render)
 
     def _listing(self, spec: FeedSpec) -> dict[str, object]:
         urls = {fmt: self.documents.url(path_of(spec.key, fmt)) for fmt in self.options.formats}
@@ -229,6 +292,15 @@ class RssChannel(StateChannel[RssOptions]):
                         log.warning("WebSub hub answered %s for %s", resp.status_code, p)
         except httpx.HTTPError as exc:
             log.warning("WebSub ping failed: %s", redact(str(exc)))
+
+
+_HEADING = re.compile(r"<(/?)h([1-6])>")
+
+
+def _demote_headings(html: str) -> str:
+    """The page's title is its one <h1>: the body's headings start at <h2> (markdown-it
+    writes plain tags and escapes raw HTML, so the pattern only meets its own tags)."""
+    return _HEADING.sub(lambda m: f"<{m[1]}h{min(int(m[2]) + 1, 6)}>", html)
 
 
 __all__ = ["MEDIA", "RssChannel", "RssOptions"]

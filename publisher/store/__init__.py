@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .accounts import AccountQueries, AccountRow
 from .alerts import SignageAlertQueries
+from .catalogue import CatalogueQueries, SearchDocRow, SearchHit
 from .channels import ChannelQueries
 from .metrics import MetricsQueries
 from .outbox import OutboxQueries
@@ -31,6 +32,7 @@ class Store(
     SignageAlertQueries,
     MetricsQueries,
     AccountQueries,
+    CatalogueQueries,
 ):
     """All queries of the program, on one SQLAlchemy engine, one mixin per topic."""
 
@@ -42,6 +44,8 @@ __all__ = [
     "ChannelStateRow",
     "LiveVersion",
     "NoticeRow",
+    "SearchDocRow",
+    "SearchHit",
     "Store",
     "VersionRow",
 ]

@@ -24,6 +24,7 @@ from .schema import (
     signage_alerts,
     versions,
 )
+from .versions import with_index
 
 
 class ChannelQueries(StoreBase):
@@ -42,7 +43,7 @@ class ChannelQueries(StoreBase):
             deliveries.c.state.not_in([DeliveryState.CANCELLED]),
         )
         stmt = (
-            select(versions)
+            with_index()
             .join(
                 latest,
                 and_(

@@ -32,6 +32,7 @@ class VersionRow:
     seen_at: datetime
     approved_at: datetime | None
     revision: int | None
+    index_no: str = ""  # the notice's 索引号, where the query asked for it
 
 
 @dataclass(frozen=True)
@@ -101,4 +102,5 @@ def _version(row: Any) -> VersionRow:
         row.seen_at,
         row.approved_at,
         row.revision,
+        row._mapping.get("index_no") or "",
     )

@@ -284,3 +284,44 @@ login_failures = Table(
     Column("client", String(100), nullable=False, index=True),
     Column("at", UTCDateTime, nullable=False, index=True),
 )
+
+# 索引号: one per notice, given at its first approval and never changed. A serial counts up
+# within a scope (what the pattern says without the serial: organisation, category, year);
+# taking it is one atomic upsert, so concurrent approvals on PostgreSQL never share a number.
+index_numbers = Table(
+    "index_numbers",
+    metadata,
+    Column("notice_id", String(100), ForeignKey("notices.id"), primary_key=True),
+    Column("index_no", String(100), nullable=False, unique=True),
+    Column("scope", String(100), nullable=False),
+    Column("serial", Integer, nullable=False),
+    Column("assigned_at", UTCDateTime, nullable=False),
+    UniqueConstraint("scope", "serial"),
+)
+
+index_counters = Table(
+    "index_counters",
+    metadata,
+    Column("scope", String(100), primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+# the search index: one row per approved, not withdrawn notice, for its newest approved version.
+# ``tokens`` is its visible text cut into words (Chinese has no spaces between words); SQLite
+# searches it through an FTS5 table (search_fts, created by the migration), PostgreSQL through
+# a GIN index on array_to_tsvector(string_to_array(tokens, ' ')).
+search_docs = Table(
+    "search_docs",
+    metadata,
+    Column("notice_id", String(100), ForeignKey("notices.id"), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("department", Text, nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("item", Integer, nullable=False),
+    Column("publish_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("url", Text, nullable=False),
+    Column("text", Text, nullable=False),  # what readers see, for snippets
+    Column("tokens", Text, nullable=False),
+)

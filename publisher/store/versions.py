@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import BlobMismatch, NotFound, ReviewError
 from ..model import Action, DeliveryState
 from .base import StoreBase
+from .catalogue import assign_index
 from .outbox import outbox_row
 from .rows import (
     OPEN_STATES,
@@ -27,6 +28,7 @@ from .schema import (
     approvals,
     blobs,
     deliveries,
+    index_numbers,
     notices,
     paper_records,
     reviews,
@@ -40,6 +42,13 @@ def check_blob(sha256: str, data: bytes, where: str) -> bytes:
     if actual != sha256:
         raise BlobMismatch(sha256, actual, where)
     return data
+
+
+def with_index() -> Select[Any]:
+    """Versions with their notice's 索引号 (empty before its first approval)."""
+    return select(versions, index_numbers.c.index_no).outerjoin(
+        index_numbers, index_numbers.c.notice_id == versions.c.notice_id
+    )
 
 
 class VersionQueries(StoreBase):
@@ -171,7 +180,7 @@ class VersionQueries(StoreBase):
 
     def version(self, sha256: str) -> VersionRow:
         with self.tx() as conn:
-            row = conn.execute(select(versions).where(versions.c.sha256 == sha256)).first()
+            row = conn.execute(with_index().where(versions.c.sha256 == sha256)).first()
         if row is None:
             raise NotFound(f"no version {sha256[:12]}")
         return _version(row)
@@ -179,7 +188,7 @@ class VersionQueries(StoreBase):
     def versions_of(self, notice_id: str) -> list[VersionRow]:
         with self.tx() as conn:
             rows = conn.execute(
-                select(versions)
+                with_index()
                 .where(versions.c.notice_id == notice_id)
                 .order_by(versions.c.seen_at, versions.c.sha256)
             ).all()
@@ -188,7 +197,7 @@ class VersionQueries(StoreBase):
     def latest_approved(self, notice_id: str) -> VersionRow | None:
         with self.tx() as conn:
             row = conn.execute(
-                select(versions)
+                with_index()
                 .where(versions.c.notice_id == notice_id, versions.c.approved_at.is_not(None))
                 .order_by(versions.c.revision.desc())
                 .limit(1)
@@ -342,9 +351,11 @@ class VersionQueries(StoreBase):
         now: datetime,
         reviewed_on: str | None = None,
         ran_by: str = "",
+        index: tuple[str, Callable[[int], str]] | None = None,
     ) -> ApprovalResult:
         """Record sign-offs; when they reach ``required``, approve the version and write one
-        delivery per channel, all in this one transaction (the outbox pattern)."""
+        delivery per channel, all in this one transaction (the outbox pattern). A notice's
+        first approval also gives it its 索引号 (``index``: scope and serial → number)."""
         with self.tx() as conn:
             v = conn.execute(select(versions).where(versions.c.sha256 == sha256)).first()
             if v is None or v.notice_id != notice_id:
@@ -424,6 +435,8 @@ class VersionQueries(StoreBase):
                     last_error=f"superseded by {sha256[:12]}",
                 )
             )
+            if index is not None:
+                assign_index(conn, notice_id, index[0], index[1], now)
             ids = []
             for ch in channels:
                 ids.append(
