@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,15 @@ from .continuity import (
     write_owner,
     write_withdrawal,
 )
+from .coverage import CoverageReport, coverage, reminders
 from .engine import Engine, TickReport
 from .errors import NotApproved, NotFound, NoticeError, PublisherError, ReviewError
 from .mediatypes import content_type
 from .model import Action, Clock, Delivery, DeliveryState, Notice, Severity
 from .notice_files import canonical, content_hash, from_canonical, load_file, load_folder
+from .publications import publications
 from .published import PublishedViews
+from .reports.annual import AnnualReport
 from .review import Gate, ReviewReport
 from .roster import current_os_user
 from .search import Search, SearchPage, search_doc
@@ -654,6 +657,41 @@ class Publisher:
                 log.error("search index: %s", exc)
         self.store.search_put(docs, gone)
         return numbered, len(docs) + len(gone)
+
+    def coverage(self, today: date | None = None) -> CoverageReport:
+        """The 清单 coverage table and clocks as of ``today`` (default: today)."""
+        day = today or self.clock.now().astimezone(self.settings.tz).date()
+        return coverage(publications(self.store, self.settings), self.settings, day)
+
+    def remind_coverage(self, channel: str | None = None) -> list[str]:
+        """Post each owner's missing and overdue 清单 items through their robot (a duty's
+        ``notify``, else ``channel``). Returns the robots that took a reminder."""
+        report = self.coverage()
+        sent = []
+        for robot, text in reminders(report, self.settings, channel).items():
+            if robot is None:
+                log.warning("coverage: no robot to remind; give the job a channel:\n%s", text)
+            elif self.engine.operator.post(
+                robot, text, f"coverage:{report.today.isoformat()}", "coverage.reminder"
+            ):
+                sent.append(robot)
+        return sent
+
+    def annual_report(
+        self, year: int, folder: Path | None = None
+    ) -> tuple[AnnualReport, list[Path]]:
+        """Write the 信息公开工作年度报告 of school year ``year`` (HTML, Markdown, Word)."""
+        from .reports.annual import figures
+        from .reports.documents import write_annual
+        from .reports.office import load_office
+
+        s = self.settings
+        office = load_office(s.reports_dir, s.site.school_name, year)
+        outlets = {name: ch.outlet for name, ch in self.channels.items()}
+        report = AnnualReport(
+            s.site.name, s.site.school_name, figures(self.store, s, year, outlets), office
+        )
+        return report, write_annual(report, folder or s.reports_dir, self.templates)
 
     def search(self, query: str, page: int = 1) -> SearchPage:
         return Search(self.store).find(query, self.clock.now(), page)

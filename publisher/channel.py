@@ -100,6 +100,8 @@ class Channel(ABC, Generic[OptionsT]):
     # templates folder and the built-in templates (a channel from another package brings its
     # templates along)
     own_templates: ClassVar[str | None] = None
+    # how the annual report (信息公开年度报告) names this way of publishing
+    outlet_label: ClassVar[str] = ""
 
     def __init__(self, name: str, options: OptionsT, ctx: ChannelContext) -> None:
         self.name = name
@@ -114,6 +116,11 @@ class Channel(ABC, Generic[OptionsT]):
                 else [jinja2.FileSystemLoader(str(folder))]
             )
             self.templates = ctx.templates.overlay(loader=loader)
+
+    @property
+    def outlet(self) -> str:
+        """This channel as the annual report lists it (e.g. 企业微信群机器人)."""
+        return self.outlet_label or self.type_name
 
     # --------------------------------------------------------------- configuration state
 

@@ -8,6 +8,7 @@ message and a non-zero exit code, never a traceback::
     ├── NoticeError              one notice file is wrong (file, line, field)
     ├── ErrorSet                 several located problems at once (every one is reported)
     ├── CatalogueError           the 清单 catalogue data is wrong
+    ├── ReportError              a report's office-written YAML is wrong, or it cannot be written
     ├── NotFound                 an id, channel or version that does not exist
     ├── ReviewError              the approval gate refused
     │   ├── BlockedByFindings    a blocking lint finding without an explicit --allow
@@ -81,6 +82,10 @@ class ErrorSet(PublisherError):
     def __init__(self, errors: Sequence[Located]) -> None:
         self.errors = list(errors)
         super().__init__("\n".join(e.describe() for e in self.errors))
+
+
+class ReportError(Located):
+    """A report cannot be made (the office's YAML file is wrong, the folder is not writable)."""
 
 
 class CatalogueError(Located):

@@ -128,7 +128,7 @@ class Runner:
                 self.app.guard_output()
                 # a wake-up at an exact time only delivers: reading every notice file first
                 # would make a 09:00 notice late by as long as the folder takes to parse
-                if label not in ("wake", "notified") and job != "backup":
+                if label not in ("wake", "notified") and job not in ("backup", "coverage"):
                     report = self.app.sync()
                     self._say(logging.WARNING, [e.describe() for e in report.errors], "notices")
                     self._say(logging.INFO, report.waiting, "waiting")
@@ -139,6 +139,10 @@ class Runner:
                 if job == "backup":
                     info = self.app.backup()
                     log.info("backup: %s (%.1f MB)", info.file, info.size / 1e6)
+                    return None
+                if job == "coverage":
+                    sent = self.app.remind_coverage(channel)
+                    log.info("coverage: reminders sent through %s", ", ".join(sent) or "no robot")
                     return None
                 if job == "digest" and channel:
                     tick = TickReport(self.app.clock.now())

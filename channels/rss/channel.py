@@ -62,6 +62,7 @@ class RssOptions(ChannelOptions):
 
 class RssChannel(StateChannel[RssOptions]):
     type_name = "rss"
+    outlet_label = "门户网站信息公开专栏及订阅源（RSS/Atom/JSON Feed）"
     Options: ClassVar[type[ChannelOptions]] = RssOptions
 
     def __init__(self, *args: Any, **kw: Any) -> None:
@@ -210,6 +211,7 @@ class RssChannel(StateChannel[RssOptions]):
         def render() -> bytes:
             return self.render_template(
                 "rss/item.html",
+                root="../",
                 item=entry,
                 notices=members,
                 updated=updated,
@@ -222,7 +224,11 @@ class RssChannel(StateChannel[RssOptions]):
     def _page(self, v: PublishedNotice) -> Doc:
         def render() -> bytes:
             return self.render_template(
-                "rss/notice.html", n=v, notice=v.notice, body=_demote_headings(v.html)
+                "rss/notice.html",
+                n=v,
+                notice=v.notice,
+                body=_demote_headings(v.html),
+                root="../",  # the stylesheet relative to the page: any host, any port
             ).encode("utf-8")
 
         return Doc(f"{v.sha256}:{v.previous_sha256}:{v.index_no}", render)

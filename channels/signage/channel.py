@@ -26,8 +26,15 @@ FAR_FUTURE = "9999-12-31T23:59:59+08:00"
 
 class SignageChannel(StateChannel[SignageOptions]):
     type_name = "signage"
+    outlet_label = "电子屏幕"
     Options: ClassVar[type[ChannelOptions]] = SignageOptions
     shows_alerts = True
+
+    @property
+    def outlet(self) -> str:
+        if any("pdf" in p.outputs for p in self.options.profiles):
+            return "电子屏幕及报廊海报（PDF）"
+        return self.outlet_label
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)

@@ -34,6 +34,7 @@ class DingTalkOptions(WebhookOptions):
 
 class DingTalkChannel(WebhookChannel[DingTalkOptions]):
     type_name = "dingtalk"
+    outlet_label = "钉钉群机器人"
     vendor = "dingtalk"
     Options: ClassVar[type[ChannelOptions]] = DingTalkOptions
     msgtypes = ("markdown", "text", "actionCard", "link")

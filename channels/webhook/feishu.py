@@ -34,6 +34,7 @@ class FeishuOptions(WebhookOptions):
 
 class FeishuChannel(WebhookChannel[FeishuOptions]):
     type_name = "feishu"
+    outlet_label = "飞书群机器人"
     vendor = "feishu"
     Options: ClassVar[type[ChannelOptions]] = FeishuOptions
     msgtypes = ("interactive", "post", "text")
@@ -143,3 +144,4 @@ class LarkChannel(FeishuChannel):
     """Lark, Feishu's international edition (open.larksuite.com): the same robot API."""
 
     type_name = "lark"
+    outlet_label = "Lark 群机器人"

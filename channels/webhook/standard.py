@@ -32,6 +32,7 @@ class StandardOptions(WebhookOptions):
 
 class StandardWebhookChannel(WebhookChannel[StandardOptions]):
     type_name = "webhook"
+    outlet_label = "学校门户等系统接口（Webhook）"
     vendor = "webhook"
     Options: ClassVar[type[ChannelOptions]] = StandardOptions
     msgtypes = ("json",)

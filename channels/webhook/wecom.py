@@ -33,6 +33,7 @@ class WeComOptions(WebhookOptions):
 
 class WeComChannel(WebhookChannel[WeComOptions]):
     type_name = "wecom"
+    outlet_label = "企业微信群机器人"
     vendor = "wecom"
     Options: ClassVar[type[ChannelOptions]] = WeComOptions
     msgtypes = ("news", "markdown", "markdown_v2", "text", "template_card")

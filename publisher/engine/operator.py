@@ -19,38 +19,39 @@ class OperatorNotifier:
         """Tell a person through ``delivery.operator_channel`` that ``paused`` stopped (best
         effort; never the same channel, never past its rate window)."""
         name = self.ctx.cfg.operator_channel
-        target = self.ctx.channels.get(name) if name else None
-        if target is None or target is paused or not isinstance(target, MessageChannel):
+        if not name or self.ctx.channels.get(name) is paused:
             return
-        if target.unavailable():
-            log.error("operator channel %s is not configured; cannot report %s", name, paused.name)
-            return
-        now = self.ctx.clock.now()
         text = (
             f"【信息公开发布系统告警】渠道 {paused.name} 已暂停：{redact(reason)}。"
             f"修正配置后运行 publisher retry --channel {paused.name}"
         )
+        self.post(
+            name, text, f"alert:{paused.name}", "alert", channel=paused.name, reason=redact(reason)
+        )
+
+    def post(self, name: str, text: str, key: str, event: str, **audit: str) -> bool:
+        """Send ``text`` to people through the robot ``name`` (a message of its own, not a
+        notice): within its rate window, audited; True when the robot took it."""
+        target = self.ctx.channels.get(name)
+        if target is None or not isinstance(target, MessageChannel):
+            log.error("%s: %s is not a robot channel", event, name)
+            return False
+        if target.unavailable():
+            log.error("%s: channel %s is not configured", event, name)
+            return False
+        now = self.ctx.clock.now()
         try:
             payload: Payload = target.render_alert(text)
         except (ChannelError, NotImplementedError) as exc:
-            log.error("operator channel %s cannot send notifications: %s", name, exc)
-            return
+            log.error("%s: channel %s cannot send this message: %s", event, name, exc)
+            return False
         limits = target.rate_limits
         if limits and self.ctx.store.take_token(target.robot_key, limits, now) is not None:
-            log.error(
-                "operator channel %s is at its rate limit; notification for %s not sent",
-                name,
-                paused.name,
-            )
-            return
-        outcome = target.send(payload, key=f"alert:{paused.name}:{now.isoformat()}")
-        self.ctx.store.audit(
-            now,
-            "alert",
-            channel=paused.name,
-            via=name,
-            outcome=str(outcome.kind),
-            reason=redact(reason),
-        )
+            log.error("%s: channel %s is at its rate limit; not sent", event, name)
+            return False
+        outcome = target.send(payload, key=f"{key}:{now.isoformat()}")
+        self.ctx.store.audit(now, event, via=name, outcome=str(outcome.kind), **audit)
         if outcome.kind != OutcomeKind.SENT:
-            log.error("operator notification through %s failed: %s", name, redact(outcome.reason))
+            log.error("%s through %s failed: %s", event, name, redact(outcome.reason))
+            return False
+        return True

@@ -40,6 +40,8 @@ from .base import StoreBase
 from .rows import VersionRow, _version
 from .schema import (
     UTCDateTime,
+    approvals,
+    deliveries,
     index_counters,
     index_numbers,
     notices,
@@ -147,6 +149,94 @@ class CatalogueQueries(StoreBase):
     ) -> str:
         with self.tx() as conn:
             return assign_index(conn, notice_id, scope, render, now)
+
+    # ---------------------------------------------------------------- the publication record
+
+    def approved_history(self) -> list[dict[str, Any]]:
+        """Every approved version with its notice's withdrawal and 索引号, oldest approval
+        first: the record the coverage clocks and the annual report are computed from."""
+        stmt = (
+            select(
+                versions.c.notice_id,
+                versions.c.sha256,
+                versions.c.canonical,
+                versions.c.revision,
+                versions.c.approved_at,
+                versions.c.publish_at,
+                versions.c.expires_at,
+                notices.c.withdrawn_at,
+                notices.c.withdraw_reason,
+                index_numbers.c.index_no,
+            )
+            .join(notices, notices.c.id == versions.c.notice_id)
+            .outerjoin(index_numbers, index_numbers.c.notice_id == versions.c.notice_id)
+            .where(versions.c.approved_at.is_not(None))
+            .order_by(versions.c.approved_at, versions.c.notice_id, versions.c.revision)
+        )
+        with self.tx() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def settled_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Deliveries settled in [start, end), counted by channel, action and state (a sent
+        one by when it was sent, any other by its last change)."""
+        when = func.coalesce(deliveries.c.sent_at, deliveries.c.updated_at)
+        stmt = (
+            select(
+                deliveries.c.channel,
+                deliveries.c.action,
+                deliveries.c.state,
+                func.count().label("n"),
+                func.count(func.distinct(deliveries.c.notice_id)).label("notices"),
+            )
+            .where(when >= start, when < end)
+            .group_by(deliveries.c.channel, deliveries.c.action, deliveries.c.state)
+            .order_by(deliveries.c.channel, deliveries.c.action, deliveries.c.state)
+        )
+        with self.tx() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def sent_versions_between(self, start: datetime, end: datetime) -> list[tuple[str, str]]:
+        """(channel, version) of every publish delivery sent in [start, end)."""
+        stmt = (
+            select(deliveries.c.channel, deliveries.c.sha256)
+            .where(
+                deliveries.c.state == "sent",
+                deliveries.c.action == "publish",
+                deliveries.c.sent_at >= start,
+                deliveries.c.sent_at < end,
+            )
+            .order_by(deliveries.c.channel, deliveries.c.sha256)
+        )
+        with self.tx() as conn:
+            return [(r[0], r[1]) for r in conn.execute(stmt)]
+
+    def signoffs_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every sign-off made in [start, end) with its version's title and 索引号: the
+        保密审查 register."""
+        stmt = (
+            select(
+                approvals.c.notice_id,
+                approvals.c.sha256,
+                approvals.c.reviewer,
+                approvals.c.opinion,
+                approvals.c.form_no,
+                approvals.c.reviewed_on,
+                approvals.c.source,
+                approvals.c.allowances,
+                approvals.c.approved_at,
+                approvals.c.ran_by,
+                versions.c.title,
+                versions.c.revision,
+                versions.c.approved_at.label("version_approved_at"),
+                index_numbers.c.index_no,
+            )
+            .join(versions, versions.c.sha256 == approvals.c.sha256)
+            .outerjoin(index_numbers, index_numbers.c.notice_id == approvals.c.notice_id)
+            .where(approvals.c.approved_at >= start, approvals.c.approved_at < end)
+            .order_by(approvals.c.approved_at, approvals.c.id)
+        )
+        with self.tx() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
 
     # ---------------------------------------------------------------- search index
 
