@@ -8,7 +8,7 @@ import platform
 import sys
 from datetime import datetime
 
-from . import console, core, feeds, instances, review, robots, signage
+from . import catalogue, console, core, feeds, instances, review, robots, signage
 
 
 def main() -> int:
@@ -18,7 +18,17 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
     p.add_argument(
         "--only",
-        choices=["core", "review", "feeds", "serving", "robots", "signage", "instances", "console"],
+        choices=[
+            "core",
+            "review",
+            "feeds",
+            "serving",
+            "robots",
+            "signage",
+            "instances",
+            "console",
+            "catalogue",
+        ],
         action="append",
         help="run only these groups (repeatable)",
     )
@@ -32,6 +42,7 @@ def main() -> int:
         "signage",
         "instances",
         "console",
+        "catalogue",
     ]
     print(f"# disclosure-publisher benchmarks, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(f"# {platform.node()} · {platform.machine()} · Python {sys.version.split()[0]}")
@@ -52,6 +63,8 @@ def main() -> int:
         rows += signage.export_figures()
     if "console" in groups:
         rows += console.console_figures()
+    if "catalogue" in groups:
+        rows += catalogue.catalogue_figures()
     if "instances" in groups:
         rows += instances.scaling_figures()
         rows += instances.lag_figures()
