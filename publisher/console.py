@@ -308,6 +308,29 @@ def console_app(app: Publisher) -> ASGIApp:
         ordered = sorted(days.items())
         return page(request, "calendar.html", days=[(d, sorted(v)) for d, v in ordered])
 
+    @requires("view")
+    async def coverage(request: Request) -> Response:
+        """The 清单 coverage table (the same read model as ``publisher report coverage``):
+        which items have nothing this school year, which are overdue, which notices were late."""
+        show = request.query_params.get("show", "")
+        report = app.coverage()
+        rows = [
+            i
+            for i in report.items
+            if show == "" or (show == "overdue" and i.overdue) or (show == "missing" and i.missing)
+        ]
+        groups: dict[str, list[Any]] = {}
+        for i in rows:
+            groups.setdefault(i.category_label, []).append(i)
+        return page(
+            request,
+            "coverage.html",
+            report=report,
+            show=show,
+            groups=list(groups.items()),
+            total=len(report.items),
+        )
+
     def source_lines(source: str) -> list[str]:
         try:
             raw = read_inside(app.settings.base_dir / source, app.settings.items_dir)
@@ -821,6 +844,7 @@ def console_app(app: Publisher) -> ASGIApp:
             Route("/notices/{nid}/push", push, methods=["POST"]),
             Route("/channels", channels, methods=["GET"]),
             Route("/calendar", calendar, methods=["GET"]),
+            Route("/coverage", coverage, methods=["GET"]),
             Route("/alerts", alerts, methods=["GET"]),
             Route("/alerts", alert_post, methods=["POST"]),
             Route("/alerts/{aid:int}/clear", alert_clear, methods=["POST"]),

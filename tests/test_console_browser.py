@@ -78,6 +78,7 @@ def test_two_reviewers_pass_a_finding_and_sign_off_in_the_browser(
             if name == "李明":
                 for path in (
                     "/admin/calendar",
+                    "/admin/coverage",
                     "/admin/channels",
                     "/admin/?state=待审",
                     "/admin/alerts",

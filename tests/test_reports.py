@@ -34,7 +34,7 @@ def at(y: int, m: int, d: int, h: int = 10) -> dt.datetime:
 
 def publish(site: Site, app: Publisher, nid: str, when: dt.datetime, **kw: object) -> None:
     """Write, approve at ``when`` (publish_at the same moment) and run a pass then."""
-    site.clock._now = when  # type: ignore[attr-defined]
+    site.clock.set(when)
     site.write(nid, publish_at=when.strftime("%Y-%m-%d %H:%M+08:00"), **kw)  # type: ignore[arg-type]
     approve(app, nid)
     app.tick()
@@ -87,7 +87,7 @@ def year_site(site: Site) -> Site:
             title="测试示范大学拟录取研究生名单",
             extra="issued_on: 2026-02-27",
         )
-        site.clock._now = at(2026, 3, 10)  # type: ignore[attr-defined]
+        site.clock.set(at(2026, 3, 10))
         app.withdraw("d", "名单有误", actor="test")
         app.tick()
         # E: the next school year (not counted)
@@ -134,12 +134,60 @@ def test_coverage_clocks_on_a_known_year(year_site: Site) -> None:
 
 def test_coverage_reminder_goes_to_the_owners_robot(year_site: Site, wecom: WeComServer) -> None:
     site = year_site
-    site.clock._now = at(2026, 4, 10)  # type: ignore[attr-defined]
+    site.clock.set(at(2026, 4, 10))
     with site.app() as app:
         before = len(wecom.received)
         assert app.remind_coverage("group") == ["group"]
         text = str(wecom.received[before:])
     assert "信息公开办公室" in text and "第6项" in text and "研究生院" in text
+
+
+def test_the_console_shows_the_same_coverage_table(year_site: Site) -> None:
+    import re
+
+    import httpx
+
+    from publisher.accounts import Accounts
+    from publisher.console import console_app
+    from publisher.server import Server
+
+    site = year_site
+    site.clock.set(at(2026, 4, 10))
+    (site.root / "public").mkdir(exist_ok=True)
+    with site.app() as app:
+        Accounts(app.store, app.clock).add("王芳", ("reviewer",), "correct-horse-1", "test")
+        expected = app.coverage()
+        server = Server(site.root / "public", "127.0.0.1", 0, console=console_app(app))
+        server.start()
+        try:
+            with httpx.Client(base_url=server.url) as client:
+                form = client.get("/admin/login").text
+                csrf = re.search(r'name="csrftoken" value="([^"]+)"', form)
+                assert csrf
+                client.post(
+                    "/admin/login",
+                    data={"csrftoken": csrf[1], "name": "王芳", "password": "correct-horse-1"},
+                )
+                full = client.get("/admin/coverage")
+                overdue = client.get("/admin/coverage?show=overdue").text
+                missing = client.get("/admin/coverage?show=missing").text
+        finally:
+            server.stop()
+
+    def rows(page: str) -> dict[int, str]:
+        found = re.findall(r"<tr>\s*<td>(\d+)</td>.*?data-state=\"([^\"]+)\"", page, re.S)
+        return {int(n): state for n, state in found}
+
+    assert full.status_code == 200
+    shown = rows(full.text)
+    assert shown == {i.no: i.status for i in expected.items} and len(shown) == 50
+    assert shown[6] == shown[13] == "逾期" and shown[7] == "正常"
+    assert set(rows(overdue)) == {6, 13}
+    assert set(rows(missing)) == {i.no for i in expected.missing}
+    assert "信息公开办公室" in full.text and "应于 2025-10-31 前" in full.text
+    # the late notice C, 24 working days after its 生成日期
+    late = full.text.split('id="late"', 1)[1]
+    assert "测试示范大学学生手册" in late and '<td class="bad">24</td>' in late
 
 
 def test_the_annual_report_has_the_known_figures_and_is_reproducible(

@@ -66,7 +66,7 @@ def seed(store: Store, n: int = 1, channel: str = "c", publish_at: datetime = ST
 
 
 def _declared(name: str | None, type_: str, *_: object) -> bool:
-    # the FTS5 table (and its shadow tables) is created by migration 0008 on SQLite only; it
+    # the FTS5 table (and its shadow tables) is created by migrations 0008–0009 on SQLite only; it
     # cannot be declared in SQLAlchemy's metadata, nor PostgreSQL's GIN index on an expression;
     # the test checks they are there
     if type_ == "index" and name == "ix_search_docs_tsv":
@@ -191,6 +191,28 @@ def test_periodic_ticks_fire_once_per_time(store: Store) -> None:
     assert store.claim_tick("rebuild", START, "a", START)
     assert not store.claim_tick("rebuild", START, "b", START)
     assert store.claim_tick("rebuild", START + timedelta(minutes=1), "b", START)
+
+
+def test_a_reader_never_holds_up_a_writer(store: Store) -> None:
+    """``read()`` (the public search) takes no write lock on SQLite: a write commits while a
+    read transaction is open, and the reader keeps its snapshot."""
+    seed(store)
+    with store.read() as reader:
+        before = reader.execute(text("SELECT count(*) FROM audit")).scalar_one()
+        done = threading.Event()
+
+        def write() -> None:
+            store.audit(START, "test.write", notice_id="n0")
+            done.set()
+
+        t = threading.Thread(target=write)
+        t.start()
+        assert done.wait(5), "the writer waited for a reader"
+        t.join()
+        if store.dialect == "sqlite":  # a WAL snapshot; PostgreSQL reads committed rows
+            assert reader.execute(text("SELECT count(*) FROM audit")).scalar_one() == before
+    with store.read() as reader:
+        assert reader.execute(text("SELECT count(*) FROM audit")).scalar_one() == before + 1
 
 
 def test_refuses_a_newer_schema(store: Store) -> None:

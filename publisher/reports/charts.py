@@ -38,6 +38,20 @@ MONTH_LABELS = (
 )
 
 
+# CJK faces in order of preference; DejaVu Sans (shipped with matplotlib) draws the digits
+# and Latin letters if none is installed
+PREFERRED_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "DejaVu Sans")
+
+
+def _families() -> list[str]:
+    """The preferred faces this machine has: matplotlib logs a "findfont: not found" warning
+    each time it resolves a family that is missing, thousands of times for one report."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return [name for name in PREFERRED_FONTS if name in installed] or ["DejaVu Sans"]
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -46,12 +60,7 @@ def _pyplot() -> Any:
 
     plt.rcParams.update(
         {
-            "font.family": [
-                "Noto Sans CJK SC",
-                "Noto Sans CJK JP",
-                "WenQuanYi Zen Hei",
-                "DejaVu Sans",
-            ],
+            "font.family": _families(),
             "svg.fonttype": "none",
             "svg.hashsalt": "disclosure-publisher",
             "axes.spines.top": False,

@@ -131,6 +131,16 @@ class StoreBase:
         except OperationalError as exc:
             raise StoreError(f"store error: {redact(str(exc.orig))}") from None
 
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: on SQLite it takes no write lock (``tx`` does, from its
+        first statement), so many readers never queue behind each other or a writer."""
+        try:
+            with self.engine.execution_options(publisher_read_only=True).begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreError(f"store error: {redact(str(exc.orig))}") from None
+
     # ---------------------------------------------------------------- waking other instances
 
     CHANNEL = "publisher_outbox"

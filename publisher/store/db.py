@@ -80,7 +80,10 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # a read-only transaction (Store.read) takes no lock: WAL readers never wait for or
+        # hold up a writer, so a busy public search cannot delay publishing
+        read = conn.get_execution_options().get("publisher_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
 
 def _alembic_config(connection: Any) -> Config:

@@ -71,6 +71,8 @@ notices = Table(
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("withdrawn_at", UTCDateTime, nullable=True),
     Column("withdraw_reason", Text, nullable=True),
+    # covers the "not withdrawn" test of a search without reading ``source``
+    Index("ix_notices_withdrawn", "id", "withdrawn_at"),
 )
 
 versions = Table(
@@ -308,12 +310,15 @@ index_counters = Table(
 
 # the search index: one row per approved, not withdrawn notice, for its newest approved version.
 # ``tokens`` is its visible text cut into words (Chinese has no spaces between words); SQLite
-# searches it through an FTS5 table (search_fts, created by the migration), PostgreSQL through
-# a GIN index on array_to_tsvector(string_to_array(tokens, ' ')).
+# searches it through an FTS5 table (search_fts, created by the migrations, its rowid is
+# ``doc_id``), PostgreSQL through a GIN index on array_to_tsvector(string_to_array(tokens, ' ')).
+# ix_search_docs_visible lets a search that matches most notices rank, filter and count them
+# without reading the wide rows.
 search_docs = Table(
     "search_docs",
     metadata,
     Column("notice_id", String(100), ForeignKey("notices.id"), primary_key=True),
+    Column("doc_id", Integer, nullable=True, unique=True),  # SQLite only
     Column("sha256", String(64), nullable=False),
     Column("title", Text, nullable=False),
     Column("department", Text, nullable=False),
@@ -324,4 +329,7 @@ search_docs = Table(
     Column("url", Text, nullable=False),
     Column("text", Text, nullable=False),  # what readers see, for snippets
     Column("tokens", Text, nullable=False),
+    Index("ix_search_docs_visible", "doc_id", "publish_at", "expires_at", "notice_id"),
+    Index("ix_search_docs_publish_at", "publish_at"),
+    Index("ix_search_docs_expires_at", "expires_at"),
 )
