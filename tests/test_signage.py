@@ -6,13 +6,14 @@ import io
 import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageDraw
 
 from channels.signage.fonts import draws_chinese, find_fonts, glyph
 from channels.signage.layout import Layout
@@ -95,37 +96,52 @@ def notice_view(site: Site, body: str, **kw: object) -> object:
         return app.views.published(v)
 
 
-def test_pages_keep_every_character_in_order(site: Site) -> None:
+def test_a_long_notice_is_a_poster_and_at_most_max_slides(site: Site) -> None:
     body = "\n\n".join(
-        f"第{i}段：" + "公示期内如有异议，请以书面形式实名反映。" * 6 for i in range(1, 9)
+        f"第{i}段：" + "公示期内如有异议，请以书面形式实名反映。" * 6 for i in range(1, 40)
     )
     view = notice_view(site, body, expires_at="2026-12-04 18:00+08:00")
     for profile in (
         Profile(name="a", width=1920, height=1080),
         Profile(name="b", width=1080, height=1920),
         Profile(name="c", width=3840, height=1080),
-        Profile(name="d", width=2112, height=960),
+        Profile(name="d", width=2112, height=960, max_slides=5),
     ):
         layout = Layout(profile, FONTS, "测试站")
         slides = layout.notice_slides(view)  # type: ignore[arg-type]
-        assert len(slides) > 1 or profile.name == "b"
-        body_lines = [ln.text for s in slides for ln in s.lines if ln.size == layout.body]
-        assert "".join(body_lines).replace(" ", "") == body.replace("\n", "").replace(" ", "")
+        assert len(slides) == profile.max_slides
+        assert [s.kind for s in slides] == ["poster"] + ["body"] * (len(slides) - 2) + ["more"]
+        poster = slides[0]
+        assert (
+            "".join(ln.text for ln in poster.lines if ln.role == "title") == "测试示范大学招生章程"
+        )
+        assert {ln.text for ln in poster.lines if ln.role == "label"} >= {"公示期", "发布部门"}
+        facts = "".join(ln.text for ln in poster.lines if ln.role == "fact")
+        assert "2026年11月26日至2026年12月4日" in facts.replace(" ", "")
+        assert poster.qr_box and slides[-1].qr_box and slides[1].qr_box is None
+        assert any(ln.text == "全文请扫码" for ln in slides[-1].lines)
+        assert_inside_safe_area(layout, slides)
         for s in slides:
-            if s.pages > 1:
-                assert s.lines[0].text.endswith(f"（{s.page}/{s.pages}）") or any(
-                    ln.text.endswith(f"（{s.page}/{s.pages}）") for ln in s.lines[:2]
-                )
-            assert "公示期：2026年11月26日 至 2026年12月4日" in [ln.text for ln in s.lines]
             assert profile.dwell_min <= s.duration <= profile.dwell_max
-            for ln in s.lines:  # the ink of every line inside the safe area
-                m = layout.measure(ln.size, ln.bold)
-                top, bottom = layout.ink(ln.size, ln.bold)
-                assert ln.x >= layout.left and ln.x + m(ln.text) <= layout.right + 1, ln.text
-                assert ln.y + top >= layout.top and ln.y + bottom <= layout.bottom + 1
         if profile.name == "c":
-            xs = {ln.x for s in slides for ln in s.lines if ln.size == layout.body}
+            xs = {ln.x for s in slides[1:-1] for ln in s.lines if ln.role == "body"}
             assert len(xs) == 2  # two columns on a very wide LED wall
+
+
+def assert_inside_safe_area(layout: Layout, slides: list) -> None:  # type: ignore[type-arg]
+    for s in slides:
+        for ln in s.lines:  # the ink of every line inside the safe area
+            m = layout.measure(ln.size, ln.bold)
+            top, bottom = layout.ink(ln.size, ln.bold)
+            assert ln.x >= layout.left and ln.x + m(ln.text.rstrip()) <= layout.right + 1, ln
+            assert ln.y + top >= layout.top and ln.y + bottom <= layout.bottom + 1, ln
+        for b in s.boxes:
+            assert layout.left <= b.x and b.x + b.w <= layout.right + 1, b
+            assert layout.top <= b.y and b.y + b.h <= layout.bottom + 1, b
+        if s.qr_box:
+            x, y, side = s.qr_box
+            assert layout.left <= x and x + side <= layout.right
+            assert layout.top <= y and y + side <= layout.bottom
 
 
 def ink_outside_safe_area(img: Image.Image, profile: Profile, background: str) -> bool:
@@ -150,13 +166,10 @@ def test_png_size_margins_and_every_line_drawn(site: Site) -> None:
         # render-and-compare: each line, drawn alone at its place, matches the slide there
         for ln in slide.lines:
             font = (FONTS.bold if ln.bold else FONTS.regular).load(ln.size)
-            alone = Image.new("RGB", img.size, slide.background)
-            from PIL import ImageDraw
-
+            under = draw(replace(slide, lines=(), qr_url=None), *img.size, FONTS)
+            alone = under.copy()
             ImageDraw.Draw(alone).text((ln.x, ln.y), ln.text, font=font, fill=ln.color)
-            box = ImageChops.difference(
-                alone, Image.new("RGB", img.size, slide.background)
-            ).getbbox()
+            box = ImageChops.difference(alone, under).getbbox()
             assert box is not None, ln.text  # the line has ink
             assert ImageChops.difference(alone.crop(box), img.crop(box)).getbbox() is None
 
@@ -212,7 +225,7 @@ def test_bundle_outputs_and_atomic_versions(site: Site) -> None:
         concerto = json.loads(bundle_file(site, "landscape", "concerto.json").read_text())
         assert concerto["content"][0]["type"] == "graphic"
         assert bundle_file(site, "landscape", "poster.pdf").read_bytes().startswith(b"%PDF")
-        assert [i["notice_id"] for i in manifest(site, "portrait")["items"]] == ["n2"]
+        assert {i["notice_id"] for i in manifest(site, "portrait")["items"]} == {"n2"}
         link = site.out("signage/landscape/current")
         assert link.is_symlink() and os.readlink(link).startswith("versions/")
         first = os.readlink(link)
@@ -225,8 +238,12 @@ def test_bundle_outputs_and_atomic_versions(site: Site) -> None:
         approve(app, "n2")
         app.tick()
         assert os.readlink(link) != first
-        # only the changed notice's slides were drawn again (one per profile showing it)
-        assert app.channels["screen"].rendered - drawn == 2  # type: ignore[attr-defined]
+        # only the changed notice's slides were drawn again, in each profile showing it
+        of_n2 = sum(
+            1 for p in ("landscape", "portrait") for i in manifest(site, p)["items"]
+            if i["notice_id"] == "n2"
+        )  # fmt: skip
+        assert app.channels["screen"].rendered - drawn == of_n2  # type: ignore[attr-defined]
         assert (site.out("signage/landscape") / first).is_dir()  # kept for rollback
 
 
@@ -286,7 +303,7 @@ def test_emergency_alert_in_front_until_it_ends(site: Site) -> None:
         assert notice["starts"] == until.isoformat()  # date-aware players resume after it
         site.clock.advance(timedelta(hours=1, seconds=1))
         app.tick()
-        assert [i["notice_id"] for i in manifest(site)["items"]] == ["n1"]
+        assert {i["notice_id"] for i in manifest(site)["items"]} == {"n1"}
 
 
 def test_alert_text_passes_the_review_lint(site: Site) -> None:
@@ -329,27 +346,94 @@ def _view(title: str, body: str) -> object:
     )
 
 
-PARAGRAPHS = st.lists(cjk_text.filter(lambda t: t.strip() != ""), min_size=1, max_size=12)
+SENTENCE = st.lists(st.sampled_from(UNITS[:-1]), min_size=1, max_size=30).map(
+    lambda units: "".join(units).strip("。！？；") + "。"
+)
+PARAGRAPH = st.lists(SENTENCE, min_size=1, max_size=6).map("".join)
+NAMES = st.integers(2, 30)
 
 
-@settings(max_examples=60, deadline=None)
-@given(PARAGRAPHS, st.sampled_from([(1920, 1080), (1080, 1920), (3840, 1080), (800, 480)]))
-def test_paginated_slides_keep_the_text_and_the_safe_area(
-    paragraphs: list[str], size: tuple[int, int]
+@st.composite
+def bodies(draw: st.DrawFn) -> str:
+    """Markdown bodies of paragraphs, headings and 名单 tables."""
+    parts = []
+    for i in range(draw(st.integers(1, 10))):
+        kind = draw(st.sampled_from(["p", "p", "p", "h", "t"]))
+        if kind == "h":
+            parts.append(f"## 第{i}章 标题{i}")
+        elif kind == "t":
+            rows = draw(NAMES)
+            lines = ["| 姓名 | 专业 | 编号 |", "|---|---|---|"]
+            lines += [f"| 学生{i}x{r} | 化学{r} | 1000{r} |" for r in range(rows)]
+            parts.append("\n".join(lines))
+        else:
+            parts.append(draw(PARAGRAPH))
+    return "\n\n".join(parts)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    bodies(),
+    st.sampled_from([(1920, 1080), (1080, 1920), (3840, 1080), (800, 480)]),
+    st.integers(1, 5),
+    st.sampled_from(["标题", "测试示范大学2027年推荐免试攻读研究生拟录取名单公示" * 2]),
+)
+def test_slides_break_between_sentences_keep_rows_whole_and_stay_in_the_safe_area(
+    body: str, size: tuple[int, int], max_slides: int, title: str
 ) -> None:
-    profile = Profile(name="p", width=size[0], height=size[1])
+    from channels.signage.blocks import Para, display_blocks, sentences
+
+    profile = Profile(name="p", width=size[0], height=size[1], max_slides=max_slides)
     layout = Layout(profile, FONTS, "测试站")
-    body = "\n\n".join(paragraphs)
-    slides = layout.notice_slides(_view("标题", body))  # type: ignore[arg-type]
-    shown = "".join(ln.text for s in slides for ln in s.lines if ln.size == layout.body)
-    assert shown.replace(" ", "") == body.replace("\n", "").replace(" ", "")
+    slides = layout.notice_slides(_view(title, body))  # type: ignore[arg-type]
+    assert 1 <= len(slides) <= max_slides
     assert [s.page for s in slides] == list(range(1, len(slides) + 1))
-    for s in slides:
-        assert s.pages == len(slides)
-        for ln in s.lines:
-            top, bottom = layout.ink(ln.size, ln.bold)
-            assert ln.x + layout.measure(ln.size, ln.bold)(ln.text.rstrip()) <= layout.right + 1
-            assert ln.y + top >= layout.top and ln.y + bottom <= layout.bottom + 1
+    assert all(s.pages == len(slides) for s in slides)
+    # the title is never cut: whole on the poster, whole in each slide's running head
+    assert "".join(ln.text for ln in slides[0].lines if ln.role == "title") == title
+    body_slides = [s for s in slides if s.kind == "body"]
+    for s in body_slides:
+        assert "".join(ln.text for ln in s.lines if ln.role == "running-head") == title
+    assert_inside_safe_area(layout, slides)
+    blocks = display_blocks(body)
+    # where each slide's text of a paragraph ends: only after a sentence or the paragraph
+    for k, s in enumerate(body_slides):
+        paras = [ln for ln in s.lines if ln.role in ("body", "lead")]
+        if not paras:
+            continue
+        last = paras[-1].block
+        block = blocks[last]
+        if not isinstance(block, Para):
+            continue
+        lines = [ln for ln in paras if ln.block == last]
+        mine = "".join(
+            ln.text for ln in s.lines if ln.block == last and ln.role in ("body", "lead")
+        )
+        earlier = "".join(
+            ln.text
+            for t in body_slides[:k]
+            for ln in t.lines
+            if ln.block == last and ln.role in ("body", "lead")
+        )
+        shown = (earlier + mine).replace(" ", "")
+        full = (block.bullet + block.text).replace(" ", "")
+        ends = {len("".join(sentences(full)[: i + 1])) for i in range(len(sentences(full)))}
+        if len(shown) < len(full):
+            assert len(shown) in ends, (shown, full)  # never inside a sentence
+            assert len(lines) >= 2  # no lone first line of a paragraph at a slide's foot
+        if earlier:
+            assert len(lines) >= 2 or len(shown) < len(full)  # no lone last line at the top
+        # a heading is never the last thing on a slide
+        last_line = [ln for ln in s.lines if ln.block >= 0][-1]
+        assert last_line.role != "heading" or last_line.block == len(blocks) - 1
+    # a table row is whole on one slide, below its header
+    for s in body_slides:
+        for b in {ln.block for ln in s.lines if ln.role == "cell"}:
+            rows = {ln.row for ln in s.lines if ln.role == "cell" and ln.block == b}
+            assert 0 in rows  # the header, repeated
+            for r in rows - {0}:
+                cells = [ln.text for ln in s.lines if ln.block == b and ln.row == r]
+                assert f"1000{r - 1}" in "".join(cells), cells
 
 
 def test_alert_text_with_control_characters_is_refused(site: Site) -> None:
@@ -361,3 +445,30 @@ def test_alert_text_with_control_characters_is_refused(site: Site) -> None:
             with pytest.raises(PublisherError, match="control character"):
                 app.alerts.put_up(text, until=site.clock.now() + timedelta(hours=1))
         assert app.store.alerts(site.clock.now()) == []
+
+
+def test_readability_is_checked_against_the_viewing_distance() -> None:
+    near = Layout(Profile(name="a"), FONTS, "测试站").readability()
+    # 1920×1080 at 55″: 0.634 mm a pixel; 国 at 59 px is about 54 px of ink
+    assert 30 <= float(near["cap_height_mm"]) <= 38 and near["needed_mm"] == 25.0
+    assert near["readable"] is True
+    far = Layout(Profile(name="b", viewing_distance_m=6), FONTS, "测试站").readability()
+    assert far["needed_mm"] == 50.0 and far["readable"] is False
+    small = Layout(Profile(name="c", body_size=0.03), FONTS, "测试站").readability()
+    assert small["readable"] is False
+
+
+def test_a_table_too_wide_for_the_screen_is_summarised() -> None:
+    header = "| " + " | ".join(f"列{i}" for i in range(12)) + " |"
+    rule = "|" + "---|" * 12
+    rows = [
+        "| " + " | ".join(f"很长的单元格内容{i}{j}" for j in range(12)) + " |" for i in range(5)
+    ]
+    body = "\n".join([header, rule, *rows])
+    layout = Layout(Profile(name="a"), FONTS, "测试站")
+    slides = layout.notice_slides(_view("标题", body))  # type: ignore[arg-type]
+    text = "".join(ln.text for s in slides for ln in s.lines)
+    assert "表格共 5 行，请扫码查看全文。" in text and "列0" not in text
+    names = "| 姓名 | 专业 |\n|---|---|\n" + "\n".join(f"| 学生{i} | 化学 |" for i in range(400))
+    slides = layout.notice_slides(_view("名单", names))  # type: ignore[arg-type]
+    assert "名单共 400 人，请扫码查看全文。" in "".join(ln.text for s in slides for ln in s.lines)

@@ -9,8 +9,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-import segno
-
 from publisher.channel import ChannelOptions, StateChannel
 from publisher.errors import ChannelError
 from publisher.model import Alert, PublishedNotice
@@ -19,6 +17,7 @@ from .bundle import Bundle
 from .fonts import Fonts, find_fonts
 from .layout import Layout, Slide
 from .options import Profile, SignageOptions
+from .qr import qr_svg
 from .render import png, poster_pdf, poster_size
 
 FAR_FUTURE = "9999-12-31T23:59:59+08:00"
@@ -166,6 +165,7 @@ class SignageChannel(StateChannel[SignageOptions]):
             "generated_at": generated.isoformat() if generated else None,
             "profile": profile.model_dump(),
             "alert_mode": self.options.alert_mode,
+            "readability": self.layout(profile).readability(),
             "items": items,
         }
 
@@ -177,15 +177,9 @@ class SignageChannel(StateChannel[SignageOptions]):
         for s, item in zip(slides, manifest["items"], strict=True):
             qr = None
             if s.qr_url and s.qr_box:
-                x, y, size = s.qr_box
-                qr = {
-                    "x": x,
-                    "y": y,
-                    "size": size,
-                    "svg": segno.make(s.qr_url, error="m").svg_inline(
-                        scale=max(1, size // 33), border=2
-                    ),
-                }
+                x, y, side = s.qr_box
+                svg, drawn = qr_svg(s.qr_url, side)  # the PNG's modules, quiet zone and size
+                qr = {"x": x, "y": y, "size": drawn, "svg": svg}
             data.append(
                 {
                     "lines": [
@@ -199,6 +193,7 @@ class SignageChannel(StateChannel[SignageOptions]):
                         ]
                         for ln in s.lines
                     ],
+                    "boxes": [[b.x, b.y, b.w, b.h, b.fill, b.radius] for b in s.boxes],
                     "background": s.background,
                     "qr": qr,
                     "duration": s.duration,

@@ -29,6 +29,11 @@ class Profile(ChannelOptions):
     items: list[int] = Field(default_factory=list)  # … or these 清单 items (empty: all routed)
     outputs: list[Output] = Field(default_factory=lambda: list(DEFAULT_OUTPUTS))
     poster: Literal["A4", "A3"] = "A4"  # page size of the pdf output
+    # a notice is a poster and at most this many slides in all; a longer body ends on a
+    # 全文请扫码 slide
+    max_slides: int = Field(3, ge=1, le=20)
+    # where people stand: the body's letter height is checked against 1 inch per 10 feet
+    viewing_distance_m: float = Field(3.0, gt=0, le=50)
 
     @model_validator(mode="after")
     def _check(self) -> Profile:

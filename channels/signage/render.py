@@ -6,12 +6,12 @@ import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import segno
 from PIL import Image, ImageDraw
 
 from .fonts import Fonts
 from .layout import Slide
 from .options import Profile
+from .qr import qr_image
 
 A4 = (1240, 1754)  # 150 dpi
 A3 = (1754, 2480)
@@ -20,28 +20,18 @@ A3 = (1754, 2480)
 def draw(slide: Slide, width: int, height: int, fonts: Fonts) -> Image.Image:
     img = Image.new("RGB", (width, height), slide.background)
     d = ImageDraw.Draw(img)
+    for b in slide.boxes:
+        box = (b.x, b.y, b.x + b.w - 1, b.y + b.h - 1)
+        if b.radius:
+            d.rounded_rectangle(box, radius=b.radius, fill=b.fill)
+        else:
+            d.rectangle(box, fill=b.fill)
     for ln in slide.lines:
         font = (fonts.bold if ln.bold else fonts.regular).load(ln.size)
         d.text((ln.x, ln.y), ln.text, font=font, fill=ln.color)
     if slide.qr_url and slide.qr_box:
         x, y, size = slide.qr_box
-        code = qr_image(slide.qr_url, size)
-        img.paste(code, (x + size - code.width, y + size - code.height))
-    return img
-
-
-def qr_image(url: str, size: int, border: int = 2) -> Image.Image:
-    """A QR code no larger than ``size`` pixels, whole modules only (sharp when scanned)."""
-    matrix = segno.make(url, error="m").matrix
-    n = len(matrix) + 2 * border
-    scale = max(1, size // n)
-    img = Image.new("RGB", (n * scale, n * scale), "#ffffff")
-    d = ImageDraw.Draw(img)
-    for r, row in enumerate(matrix):
-        for c, dark in enumerate(row):
-            if dark:
-                x0, y0 = (c + border) * scale, (r + border) * scale
-                d.rectangle((x0, y0, x0 + scale - 1, y0 + scale - 1), fill="#000000")
+        img.paste(qr_image(slide.qr_url, size), (x, y))
     return img
 
 
