@@ -471,4 +471,8 @@ def test_a_table_too_wide_for_the_screen_is_summarised() -> None:
     assert "表格共 5 行，请扫码查看全文。" in text and "列0" not in text
     names = "| 姓名 | 专业 |\n|---|---|\n" + "\n".join(f"| 学生{i} | 化学 |" for i in range(400))
     slides = layout.notice_slides(_view("名单", names))  # type: ignore[arg-type]
-    assert "名单共 400 人，请扫码查看全文。" in "".join(ln.text for s in slides for ln in s.lines)
+    said = [
+        s for s in slides if "名单共 400 人，请扫码查看全文。" in "".join(ln.text for ln in s.lines)
+    ]
+    assert len(said) == 1 and said[0].qr_box is not None  # the code it points to is there
+    assert_inside_safe_area(layout, slides)

@@ -127,6 +127,7 @@ class _Page:
     lines: list[Line] = field(default_factory=list)
     boxes: list[Box] = field(default_factory=list)
     chars: int = 0
+    points_to_qr: bool = False  # says 请扫码 (a summarised table): show the code if it fits
 
 
 class Layout:
@@ -270,7 +271,9 @@ class Layout:
         )
         slides = [self._finish(poster, 1, total, "poster", v.url, common)]
         for i, page in enumerate(pages, 2):
-            slides.append(self._finish(page, i, total, "body", None, common))
+            slides.append(
+                self._finish(page, i, total, "body", v.url if page.points_to_qr else None, common)
+            )
         if more:
             slides.append(self._finish(self._more(len(body_text), v.url), total, total, "more",
                                        v.url, common))  # fmt: skip
@@ -292,6 +295,19 @@ class Layout:
             self.p.dwell_max, max(self.p.dwell_min, round(chars / self.p.chars_per_second, 1))
         )
         qr = self._qr_box(kind, url) if url and self.p.qr and kind in ("poster", "more") else None
+        if url and self.p.qr and kind == "body":
+            # a body slide that says 请扫码 gets the code below its text, when there is room
+            qr = self._qr_box("more", url)
+            lowest = max(ln.y + self.ink(ln.size, ln.bold)[1] for ln in page.lines)
+            if lowest + self.gap > qr[1]:
+                qr = None
+            else:
+                caption = "扫码查看全文"
+                cw = self.measure(self.facts)(caption)
+                x, qy, side = qr
+                lines.append(self._line(caption, round(x + (side - cw) / 2),
+                                        qy + side + self.gap // 2, self.facts, False, GOLD,
+                                        "qr-caption"))  # fmt: skip
         return Slide(
             page=i,
             lines=tuple(lines),
@@ -763,6 +779,7 @@ class _Flow:
         )
         if widths is None:
             self.paragraph(summary)
+            self.page.points_to_qr = True
             return
         m = L.measure(size)
         mb = L.measure(size, True)
@@ -785,6 +802,7 @@ class _Flow:
         total = sum(row_h(r) for r in body_rows)
         if any(row_h(r) > usable for r in body_rows) or total > usable * self.L.p.max_slides:
             self.paragraph(summary)
+            self.page.points_to_qr = True
             return
         gap = 0 if self.fresh else L.gap
         first_row = row_h(body_rows[0]) if body_rows else 0
