@@ -246,7 +246,7 @@ class Layout:
             if not summary:  # it opens with a heading: the first paragraph as a teaser
                 summary = [b.text for b in blocks if isinstance(b, Para)][:1]
         poster, whole = self._poster(
-            display_quotes(n.title), self.facts_of(v), summary, v.url, v.category_name
+            display_quotes(n.title), self.facts_of(v), summary, v.category_name
         )
         body_text = plain_text(n.body)
         skip = min(whole, opening)
@@ -275,7 +275,7 @@ class Layout:
                 self._finish(page, i, total, "body", v.url if page.points_to_qr else None, common)
             )
         if more:
-            slides.append(self._finish(self._more(len(body_text), v.url), total, total, "more",
+            slides.append(self._finish(self._more(len(body_text)), total, total, "more",
                                        v.url, common))  # fmt: skip
         return slides
 
@@ -301,13 +301,8 @@ class Layout:
             lowest = max(ln.y + self.ink(ln.size, ln.bold)[1] for ln in page.lines)
             if lowest + self.gap > qr[1]:
                 qr = None
-            else:
-                caption = "扫码查看全文"
-                cw = self.measure(self.facts)(caption)
-                x, qy, side = qr
-                lines.append(self._line(caption, round(x + (side - cw) / 2),
-                                        qy + side + self.gap // 2, self.facts, False, GOLD,
-                                        "qr-caption"))  # fmt: skip
+        if qr:
+            lines.append(self._qr_caption(qr))
         return Slide(
             page=i,
             lines=tuple(lines),
@@ -319,6 +314,14 @@ class Layout:
             kind=kind,
             **common,  # type: ignore[arg-type]
         )
+
+    def _qr_caption(self, qr: tuple[int, int, int]) -> Line:
+        """扫码查看全文, centred under the code."""
+        x, y, side = qr
+        caption = "扫码查看全文"
+        w = self.measure(self.facts)(caption)
+        return self._line(caption, round(x + (side - w) / 2), y + side + self.gap // 2,
+                          self.facts, False, GOLD, "qr-caption")  # fmt: skip
 
     def _ink_h(self, size: int, bold: bool = False) -> int:
         top, bottom = self.ink(size, bold)
@@ -363,7 +366,6 @@ class Layout:
         title: str,
         facts: list[tuple[str, str]],
         summary: list[str],
-        url: str | None,
         kicker: str,
     ) -> tuple[_Page, int]:
         """The poster, and how many paragraphs of ``summary`` it shows whole."""
@@ -435,16 +437,6 @@ class Layout:
                 page.lines.append(self._line(t, self.left, y, size, False, WHITE, "summary"))
                 y += self.step(size)
                 page.chars += len(t)
-        if url and self.p.qr:
-            x, qy, side = self._qr_box("poster", url)
-            caption = "扫码查看全文"
-            cw = self.measure(self.facts)(caption)
-            page.lines.append(
-                self._line(
-                    caption, round(x + (side - cw) / 2), qy + side + self.gap // 2, self.facts,
-                    False, GOLD, "qr-caption",
-                )
-            )  # fmt: skip
         return page, whole
 
     def _fact_columns(self, n: int, width: int) -> int:
@@ -495,7 +487,7 @@ class Layout:
             y += h + self.gap
         return y
 
-    def _more(self, chars: int, url: str | None) -> _Page:
+    def _more(self, chars: int) -> _Page:
         page = _Page()
         big = round(self.poster_title * 1.2)
         y = self.top + self.gap
@@ -511,13 +503,6 @@ class Layout:
                                          self.facts, False, MUTED, "more-note"))  # fmt: skip
             y += self.step(self.facts)
         page.chars += len(text) + len(note)
-        if url and self.p.qr:
-            x, qy, side = self._qr_box("more", url)
-            caption = "扫码查看全文"
-            cw = self.measure(self.facts)(caption)
-            page.lines.append(self._line(caption, round(x + (side - cw) / 2),
-                                         qy + side + self.gap // 2, self.facts, False, GOLD,
-                                         "qr-caption"))  # fmt: skip
         return page
 
     # ---------------------------------------------------------------- body slides
