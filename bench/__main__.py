@@ -60,7 +60,8 @@ def main() -> int:
         rows += robots.sustained()
     if "signage" in groups:
         rows += signage.render_figures()
-        rows += signage.export_figures()
+        rows += signage.export_figures(args.notices)
+        rows += signage.rebuild_lag_figures(args.notices)
     if "console" in groups:
         rows += console.console_figures()
     if "catalogue" in groups:

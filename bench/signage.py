@@ -9,10 +9,13 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw
@@ -22,6 +25,7 @@ from channels.signage.fonts import find_fonts
 from channels.signage.layout import Layout
 from channels.signage.options import Profile
 from channels.signage.render import png
+from channels.signage.workers import default_workers
 from publisher.channel import ChannelContext
 from publisher.clock import ManualClock
 from publisher.model import Notice, PublishedNotice, SiteInfo
@@ -115,14 +119,27 @@ def render_figures(slides_wanted: int = 500) -> list[Row]:
     ]
 
 
-def export_figures(notices: int = 1000) -> list[Row]:
+BEFORE = "5af2783"  # the last commit before the poster layout and the drawing pool
+_OLD_EXPORT = (
+    "import sys, time; sys.path.insert(0, '.');"
+    "from bench import signage;"
+    "rows = signage.export_figures({n});"
+    "print('FULL', rows[0][3])"
+)
+
+
+def _export(notices: int, png: str, workers: int | None) -> tuple[float, int, int, float]:
+    """A first export: seconds, slides drawn, bytes of PNG written; then the seconds to
+    export again after one notice changed."""
     with tempfile.TemporaryDirectory() as tmp:
+        outputs: list[Any] = ["png", "manifest"]
         opts = SignageOptions(
+            render_workers=workers,
             profiles=[
-                Profile(name="lobby", width=1920, height=1080, outputs=["png", "manifest"]),
-                Profile(name="portrait", width=1080, height=1920, outputs=["png", "manifest"]),
-                Profile(name="wall", width=3840, height=1080, outputs=["png", "manifest"]),
-            ]
+                Profile(name="lobby", width=1920, height=1080, outputs=outputs, png=png),
+                Profile(name="portrait", width=1080, height=1920, outputs=outputs, png=png),
+                Profile(name="wall", width=3840, height=1080, outputs=outputs, png=png),
+            ],
         )
         ctx = ChannelContext(SITE, make_environment(None, TZ), Path(tmp), ManualClock(NOW))
         ch = SignageChannel("screens", opts, ctx)
@@ -131,23 +148,177 @@ def export_figures(notices: int = 1000) -> list[Row]:
         ch.build(live)
         full = time.perf_counter() - t0
         drawn = ch.rendered
-        live[500] = view(500, TEXT + "（更正）", version=1)
+        size = sum(f.stat().st_size for f in Path(tmp).glob("signage/*/files/*.png"))
+        k = notices // 2
+        live[k] = view(k, TEXT + "（更正）", version=1)
         t0 = time.perf_counter()
         ch.build(live)
         one = time.perf_counter() - t0
         redrawn = ch.rendered - drawn
-        slides_of_one = sum(len(ch.notice_slides(p, live[500])) for p in opts.profiles)
+        slides_of_one = sum(len(ch.notice_slides(p, live[k])) for p in opts.profiles)
+    assert 0 < redrawn <= slides_of_one  # slides whose content did not change are kept
+    return full, drawn, size, one
+
+
+def _before(notices: int) -> float | None:
+    """The first export of the code before this design, in a worktree of that commit, on
+    this machine in this run (None without git or that commit)."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "before"
+        made = subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), BEFORE],
+            cwd=root,
+            capture_output=True,
+        )
+        if made.returncode:
+            print(f"# no baseline: cannot check out {BEFORE} ({made.stderr.decode().strip()})")
+            return None
+        try:
+            run = subprocess.run(
+                [sys.executable, "-c", _OLD_EXPORT.format(n=notices)],
+                cwd=tree,
+                capture_output=True,
+                text=True,
+            )
+            lines = [ln for ln in run.stdout.splitlines() if ln.startswith("FULL ")]
+            if not lines:
+                print(f"# no baseline: the old export failed: {run.stderr[-500:]}")
+                return None
+            return float(lines[-1].split()[1])
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root)
+
+
+def export_figures(notices: int = 1000) -> list[Row]:
+    workers = default_workers()
+    fast, drawn, fast_bytes, one = _export(notices, "rgb", None)
+    small, _, small_bytes, _ = _export(notices, "palette", None)
     print(
-        f"# export: {drawn} slides drawn for {notices} notices × 3 profiles; after one "
-        f"changed notice {redrawn} drawn again (its slides: {slides_of_one})"
+        f"# export: {drawn} slides for {notices} notices × 3 profiles on {workers} worker(s); "
+        f"PNG rgb {fast_bytes / drawn / 1024:.0f} KiB a slide, palette "
+        f"{small_bytes / drawn / 1024:.0f} KiB"
     )
-    assert redrawn == slides_of_one
-    return [
+    rows: list[Row] = []
+    before = _before(notices)
+    if before is not None:
+        rows += [
+            (
+                f"first export {notices} × 3 profiles, png: rgb, {workers} workers",
+                fast,
+                f"the code before ({BEFORE}), one core",
+                before,
+                "s",
+            ),
+            (
+                f"first export {notices} × 3 profiles, png: palette, {workers} workers",
+                small,
+                f"the code before ({BEFORE}), one core",
+                before,
+                "s",
+            ),
+        ]
+    rows.append(
         (
             f"export {notices} notices × 3 profiles, then one changed: re-export",
             one,
-            "the full first export",
-            full,
+            "the full first export (rgb)",
+            fast,
             "s",
         )
-    ]
+    )
+    rows.append(
+        (
+            "PNG bytes per slide, png: palette",
+            small_bytes / drawn / 1024,
+            "png: rgb",
+            fast_bytes / drawn / 1024,
+            "KiB",
+        )
+    )
+    return rows
+
+
+LAG_CONFIG = """\\
+site: {{name: 基准, school_name: 基准示范大学, base_url: "http://127.0.0.1:8080"}}
+store: {{url: "sqlite:///{root}/bench.db"}}
+output: {{folder: public}}
+channels:
+  - {{name: hook, type: webhook, options: {{webhook_url: "{hook}"}}}}
+  - name: screens
+    type: signage
+    options:
+      profiles:
+        - {{name: lobby, width: 1920, height: 1080, outputs: [png, html, manifest]}}
+        - {{name: portrait, width: 1080, height: 1920, outputs: [png, html, manifest]}}
+        - {{name: wall, width: 3840, height: 1080, outputs: [png, manifest]}}
+routes:
+  - {{categories: [zsks], channels: [screens]}}
+  - {{categories: [xsgl], channels: [hook]}}
+schedules: [{{name: tick, job: tick, interval: 30s}}]
+server: {{enabled: false}}
+"""
+
+
+def rebuild_lag_figures(notices: int = 1000, robots: int = 40) -> list[Row]:
+    """Robot notices due every 2 s while one `publisher run` exports ``notices`` notices for
+    3 screen profiles from nothing: how late each reaches the webhook."""
+    from publisher.app import Publisher
+    from publisher.config import load_settings
+    from tests.helpers import WebhookSink, approve_everything, start_worker, stop_workers
+
+    sink = WebhookSink()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            (root / "config.yaml").write_text(
+                LAG_CONFIG.format(root=root, hook=sink.url("hook")), "utf-8"
+            )
+            items = root / "items"
+            items.mkdir()
+            old = datetime.now(TZ) - timedelta(hours=1)
+            for i in range(notices):
+                (items / f"s{i:04d}.md").write_text(
+                    f"---\\nid: s{i:04d}\\ntitle: 基准示范大学第{i}号公开事项\\ncategory: zsks\\n"
+                    f"item: 7\\ndepartment: 招生就业处\\nsummary: 摘要\\n"
+                    f"publish_at: {old.isoformat()}\\n---\\n{TEXT * (1 + i % 3)}\\n",
+                    "utf-8",
+                )
+            with Publisher(load_settings(root / "config.yaml")) as app:
+                approve_everything(app, "基准")
+            first = (datetime.now(TZ) + timedelta(seconds=20)).replace(microsecond=0)
+            due = {}
+            for j in range(robots):
+                at = first + timedelta(seconds=2 * j)
+                due[f"r{j:03d}"] = at
+                (items / f"r{j:03d}.md").write_text(
+                    f"---\\nid: r{j:03d}\\ntitle: 第{j}号提醒\\ncategory: xsgl\\nitem: 36\\n"
+                    f"department: 学生处\\npublish_at: {at.isoformat()}\\n---\\n请按时报送。\\n",
+                    "utf-8",
+                )
+            with Publisher(load_settings(root / "config.yaml")) as app:
+                approve_everything(app, "基准")
+            worker = start_worker(root)
+            manifest = root / "public/signage/wall/current/manifest.json"
+            built = None
+            end = max(due.values()) + timedelta(seconds=15)
+            started = time.time()
+            while datetime.now(TZ) < end or built is None:
+                if built is None and manifest.exists():
+                    built = time.time() - started
+                if time.time() - started > 1200:
+                    break
+                time.sleep(0.05)
+            stop_workers([worker])
+    finally:
+        sink.close()
+    lags = sorted(t - due[k.split("@")[0]].timestamp() for k, t in sink.arrivals.items())
+    assert len(lags) == robots, (len(lags), robots)
+    during = sum(1 for k in due if built is None or due[k].timestamp() < started + built)
+    p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))]
+    print(
+        f"# lag during a first export ({notices} × 3 profiles, {built or 0:.0f} s): "
+        f"{during} of {robots} robot notices fell due while it ran; p50 "
+        f"{lags[len(lags) // 2]:.3f} s, p99 {p99:.3f} s, max {lags[-1]:.3f} s"
+    )
+    return [("robot lag p99 during a full signage export", p99, "target", 1.0, "s")]

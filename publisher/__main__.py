@@ -1,3 +1,6 @@
 from .cli import main
 
-raise SystemExit(main())
+# the guard matters: signage's drawing workers are spawned processes, which import the main
+# module again, and must not run the command line a second time
+if __name__ == "__main__":
+    raise SystemExit(main())

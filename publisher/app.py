@@ -42,6 +42,7 @@ from .published import PublishedViews
 from .reports.annual import AnnualReport
 from .review import Gate, ReviewReport
 from .roster import current_os_user
+from .screens import Screens
 from .search import Search, SearchPage, search_doc
 from .secrets import redact
 from .signage_alerts import SignageAlerts
@@ -168,6 +169,17 @@ class Publisher:
             self._screen_channels,
             self._rebuild_screens,
         )
+        self.screens = Screens(self.store, self.clock, self.channels, self._tell_operator)
+
+    def _tell_operator(self, text: str, about: str) -> bool:
+        """A message to a person through ``delivery.operator_channel`` (a screen fell
+        silent); logged as well, so a site without that robot still sees it."""
+        log.warning("%s", text)
+        name = self.settings.model.delivery.operator_channel
+        if not name:
+            return False
+        return self.engine.operator.post(name, text, f"screen:{about}", "screen.silent_told",
+                                         screen=about)  # fmt: skip
 
     def close(self) -> None:
         for ch in self.channels.values():
@@ -563,7 +575,7 @@ class Publisher:
         self.store.withdraw(notice_id, reason, actor, now, announce)
         # take it off the feeds and screens now, not at the next scheduled pass
         state = [n for n, ch in self.channels.items() if ch.kind == "state"]
-        return self.engine.tick(only=state, force_build=True)
+        return self.engine.tick(only=state, force_build=True, wait=True)
 
     # ---------------------------------------------------------------- the output's owner
 
@@ -803,8 +815,6 @@ class Publisher:
 
     # ---------------------------------------------------------------- signage alerts
 
-    # ---------------------------------------------------------------- signage alerts
-
     def _screen_channels(self) -> dict[str, AnyStateChannel]:
         return {
             n: ch
@@ -814,7 +824,8 @@ class Publisher:
 
     def _rebuild_screens(self, names: Sequence[str]) -> None:
         self.guard_output()
-        self.engine.tick(only=names, force_build=True)  # on the screens within this call
+        # on the screens within this call (after a background build in progress, if any)
+        self.engine.tick(only=names, force_build=True, wait=True)
 
     def retry(self, channel: str | None = None, notice_id: str | None = None) -> int:
         now = self.clock.now()

@@ -179,6 +179,29 @@ class StateChannel(Channel[OptionsT]):
 
     shows_alerts: ClassVar[bool] = False  # signage shows emergency alerts in front
 
+    has_players: ClassVar[bool] = False  # players report heartbeats (the signage slideshow)
+
+    def player_version(self, profile: str) -> str | None:
+        """The bundle version a player of ``profile`` should be playing now."""
+        return None
+
+    def player_key(self) -> str | None:
+        """The key a player's heartbeat must carry (None: none is asked for)."""
+        return None
+
+    def heartbeat_due(self, profile: str, now: datetime) -> float | None:
+        """How many seconds a player of ``profile`` may stay silent at ``now`` before an
+        operator is told (None: no player is expected to be on then, e.g. outside its
+        hours). Only channels with players (signage) answer."""
+        return None
+
+    def timed_state(self, now: datetime) -> tuple[str, datetime | None]:
+        """What of the output depends on the clock rather than on the live set (a screen's
+        hours): a key that changes whenever such output would (part of the build's
+        fingerprint), and when it next changes (the engine comes back then). Default:
+        nothing does."""
+        return "", None
+
     def set_alerts(self, alerts: Sequence[Alert]) -> None:
         """Channels that show alerts (signage) keep them for the next build."""
 

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -414,7 +414,31 @@ def cmd_status(args: argparse.Namespace) -> int:
                 + " ".join(f"{s.counts.get(c, 0):>8}" for c in cols)
                 + f"  {state}"
             )
+        if app.screens.enabled:
+            out()
+            _screens(app)
     return 0
+
+
+def _screens(app: Publisher) -> None:
+    screens = app.screens.health()
+    if not screens:
+        out("no screen has reported yet (open a profile's index.html on a screen)")
+        return
+    out(f"{'screen':<20} {'profile':<12} {'last heartbeat':<22} {'version':<18} state")
+    for h in screens:
+        ago = f"{_local(h.screen.last_seen, app)} ({_ago(h.age)})"
+        version = h.screen.version + ("" if h.up_to_date else " (old)")
+        state = "SILENT" if h.silent else "off hours" if h.allowed is None and h.age > 600 else "ok"
+        out(f"{h.screen.screen:<20} {h.screen.profile:<12} {ago:<22} {version:<18} {state}")
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.0f} h ago"
 
 
 def _retry_arguments(p: argparse.ArgumentParser) -> None:
@@ -533,11 +557,19 @@ def _signage_arguments(p: argparse.ArgumentParser) -> None:
     cl.add_argument("--all", action="store_true", help="every active alert")
     ls = sig.add_parser("list", help="active alerts")
     ls.add_argument("--all", action="store_true", help="also ended and cleared ones")
+    sig.add_parser("screens", help="each screen's last heartbeat and the version it plays")
+    pl = sig.add_parser("plays", help="export what the screens showed (proof of play, CSV)")
+    pl.add_argument("--since", required=True, help="first day, e.g. 2026-11-01")
+    pl.add_argument("--until", help="last day, included (default: today)")
+    pl.add_argument("--screen", help="only this screen")
+    pl.add_argument("--output", "-o", help="write the CSV here (default: standard output)")
+    fg = sig.add_parser("forget", help="drop a screen that is gone for good")
+    fg.add_argument("screen", help="the screen's name (see `signage screens`)")
 
 
 @command(
     "signage",
-    "emergency alerts on screens: `signage alert`, `signage clear`, `signage list`",
+    "screens: alerts (`signage alert`, `clear`, `list`) and players (`screens`, `plays`, `forget`)",
     _signage_arguments,
 )
 def cmd_signage(args: argparse.Namespace) -> int:
@@ -567,6 +599,26 @@ def cmd_signage(args: argparse.Namespace) -> int:
             if ids is None and not args.all:
                 raise PublisherError("name the alert ids to clear, or pass --all")
             out(f"cleared {app.alerts.take_down(ids, actor=os.environ.get('USER', ''))} alert(s)")
+        elif args.action == "screens":
+            _screens(app)
+        elif args.action == "plays":
+            since = _day(args.since, "--since")
+            last = _day(args.until, "--until") if args.until else now.date()
+            tz = app.settings.tz
+            text = app.screens.plays_csv(
+                datetime.combine(since, datetime.min.time(), tz),
+                datetime.combine(last + timedelta(days=1), datetime.min.time(), tz),
+                args.screen,
+            )
+            if args.output:
+                Path(args.output).write_text(text, "utf-8", newline="")
+                out(f"{text.count(chr(10)) - 1} slide(s) shown, written to {args.output}")
+            else:
+                sys.stdout.write(text)
+        elif args.action == "forget":
+            if not app.store.forget_screen(args.screen, now, os.environ.get("USER", "")):
+                raise PublisherError(f"no screen named {args.screen!r} (see `signage screens`)")
+            out(f"forgot screen {args.screen}")
         else:
             alerts = app.alerts.listing(include_ended=args.all)
             if not alerts:

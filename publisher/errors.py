@@ -16,6 +16,7 @@ message and a non-zero exit code, never a traceback::
     │   ├── NotApproved          a push/preview of a version nobody approved
     │   └── NotAuthorised        a name not on the reviewer roster, or not this OS account's
     ├── AccessDenied             a console login or action refused (password, rate limit, role)
+    ├── BadHeartbeat             a screen's heartbeat refused (its HTTP status says why)
     ├── StoreError               the database is unreachable or in the wrong shape
     │   ├── SchemaError          schema missing, older (needs upgrade) or newer than this code
     │   ├── BlobMismatch         stored attachment bytes do not hash to their approved sha256
@@ -120,6 +121,14 @@ class NotAuthorised(ReviewError):
 
 class AccessDenied(PublisherError):
     """A console login or action refused: a wrong password, too many failures, a missing role."""
+
+
+class BadHeartbeat(PublisherError):
+    """A heartbeat from a slideshow player that is refused; ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class StoreError(PublisherError):

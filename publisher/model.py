@@ -82,6 +82,10 @@ class Notice:
     # 清单 starts here (optional: without it the clock cannot be checked)
     issued_on: date | None = None
     doc_no: str = ""  # 文号, e.g. 南山大发〔2026〕12号 (optional)
+    # on campus screens only within this window (inside the live time), and pinned first
+    screens_from: datetime | None = None
+    screens_until: datetime | None = None
+    screens_priority: str = ""  # "pinned" or "" (normal)
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
 
     def is_live(self, at: datetime) -> bool:
@@ -242,3 +246,30 @@ class Delivery:
     last_error: str = ""
     parts_sent: int = 0  # parts of a multi-part message already accepted by the target
     unknowns: int = 0  # attempts whose outcome was unknown (timeout after sending)
+
+
+@dataclass(frozen=True)
+class Play:
+    """One slide a screen showed (proof of play): which notice, which page, when, how long."""
+
+    notice_id: str
+    page: int
+    shown_at: datetime
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A player of the signage slideshow, as its last heartbeat left it."""
+
+    screen: str  # the player's own name (?screen=lobby-1) or the one it made up
+    channel: str
+    profile: str
+    version: str  # the bundle version it plays
+    slide: str  # notice id:page on screen at the heartbeat
+    width: int
+    height: int
+    address: str
+    first_seen: datetime
+    last_seen: datetime
+    silent_since: datetime | None = None  # an operator was told it went silent

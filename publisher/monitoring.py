@@ -18,6 +18,7 @@ from .secrets import redact
 if TYPE_CHECKING:  # the app imports this module; at run time it is only handed in
     from .app import ChannelStatus, Publisher
     from .engine import TickReport
+    from .screens import ScreenHealth
 
 
 def status_row(s: ChannelStatus) -> dict[str, Any]:
@@ -33,8 +34,27 @@ def status_row(s: ChannelStatus) -> dict[str, Any]:
     }
 
 
+def screen_row(h: ScreenHealth) -> dict[str, Any]:
+    s = h.screen
+    return {
+        "screen": s.screen,
+        "channel": s.channel,
+        "profile": s.profile,
+        "version": s.version,
+        "current": h.current,
+        "up_to_date": h.up_to_date,
+        "slide": s.slide,
+        "size": [s.width, s.height],
+        "last_seen": s.last_seen.isoformat(),
+        "silent": h.silent,
+    }
+
+
 def status_document(app: Publisher) -> dict[str, Any]:
-    return {"channels": [status_row(s) for s in app.status()]}
+    doc: dict[str, Any] = {"channels": [status_row(s) for s in app.status()]}
+    if app.screens.enabled:
+        doc["screens"] = [screen_row(h) for h in app.screens.health()]
+    return doc
 
 
 @dataclass
@@ -126,6 +146,8 @@ class _Figures:
             lag.add_sample(lag.name + "_count", {"channel": channel}, len(lags))
             lag.add_sample(lag.name + "_sum", {"channel": channel}, sum(lags))
         yield lag
+        if self.app.screens.enabled:
+            yield from _screen_figures(self.app.screens.health())
         if self.passes.last_report is not None:
             seconds = GaugeMetricFamily(
                 "publisher_pass_seconds",
@@ -141,6 +163,32 @@ class _Figures:
                 "When the last pass ended.",
                 value=self.passes.last_at.timestamp(),
             )
+
+
+def _screen_figures(screens: list[ScreenHealth]) -> Iterator[Metric]:
+    seen = GaugeMetricFamily(
+        "publisher_screen_last_heartbeat_timestamp_seconds",
+        "When each slideshow player last reported.",
+        labels=["screen", "channel", "profile"],
+    )
+    info = GaugeMetricFamily(
+        "publisher_screen_version_info",
+        "1 for the bundle version each screen plays; up_to_date says if it is the current one.",
+        labels=["screen", "version", "up_to_date"],
+    )
+    silent = GaugeMetricFamily(
+        "publisher_screen_silent",
+        "1 while a screen is silent longer than allowed in its hours.",
+        labels=["screen"],
+    )
+    for h in screens:
+        s = h.screen
+        seen.add_metric([s.screen, s.channel, s.profile], s.last_seen.timestamp())
+        info.add_metric([s.screen, s.version, str(h.up_to_date).lower()], 1)
+        silent.add_metric([s.screen], int(h.silent))
+    yield seen
+    yield info
+    yield silent
 
 
 def metrics(app: Publisher, passes: Passes) -> str:

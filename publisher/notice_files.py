@@ -46,6 +46,9 @@ KNOWN_FIELDS = {
     "review",
     "issued_on",
     "doc_no",
+    "screens_from",
+    "screens_until",
+    "screens_priority",
 }
 REVIEW_FIELDS = {"reviewer", "reviewers", "date", "opinion", "form_no", "version", "allow"}
 
@@ -243,6 +246,26 @@ def _build(
     review = _paper_review(data.get("review"), fail) if data.get("review") is not None else None
     doc_no = text_field("doc_no", max_len=100)
     issued_on = _issued_on(data.get("issued_on"), fail, publish_at)
+    screens_from = _datetime(data.get("screens_from"), "screens_from", fail, tz)
+    screens_until = _datetime(data.get("screens_until"), "screens_until", fail, tz)
+    if screens_from and screens_until and screens_until <= screens_from:
+        raise fail("screens_until must be after screens_from", "screens_until")
+    if screens_until and screens_until <= publish_at:
+        raise fail(
+            "screens_until is before publish_at: the notice would never be on the screens",
+            "screens_until",
+        )
+    if screens_from and expires_at and screens_from >= expires_at:
+        raise fail(
+            "screens_from is after expires_at: the notice would never be on the screens",
+            "screens_from",
+        )
+    screens_priority = data.get("screens_priority") or ""
+    if screens_priority not in ("", "pinned", "normal"):
+        raise fail(
+            f"screens_priority must be pinned or normal, not {screens_priority!r}",
+            "screens_priority",
+        )
 
     return Notice(
         id=nid,
@@ -264,6 +287,9 @@ def _build(
         paper_review=review,
         issued_on=issued_on,
         doc_no=doc_no,
+        screens_from=screens_from,
+        screens_until=screens_until,
+        screens_priority="pinned" if screens_priority == "pinned" else "",
         lines={**lines.as_dict(), "body": body_line},
     )
 
@@ -619,6 +645,9 @@ def canonical_dict(n: Notice) -> dict[str, Any]:
         # only when given, so the hash of every notice written before these fields is unchanged
         **({"issued_on": n.issued_on.isoformat()} if n.issued_on else {}),
         **({"doc_no": n.doc_no} if n.doc_no else {}),
+        **({"screens_from": _iso(n.screens_from)} if n.screens_from else {}),
+        **({"screens_until": _iso(n.screens_until)} if n.screens_until else {}),
+        **({"screens_priority": n.screens_priority} if n.screens_priority else {}),
     }
 
 
@@ -653,4 +682,15 @@ def from_canonical(text: str, tz: ZoneInfo) -> Notice:
         tags=tuple(d["tags"]),
         issued_on=date.fromisoformat(d["issued_on"]) if d.get("issued_on") else None,
         doc_no=d.get("doc_no", ""),
+        screens_from=(
+            datetime.fromisoformat(d["screens_from"]).astimezone(tz)
+            if d.get("screens_from")
+            else None
+        ),
+        screens_until=(
+            datetime.fromisoformat(d["screens_until"]).astimezone(tz)
+            if d.get("screens_until")
+            else None
+        ),
+        screens_priority=d.get("screens_priority", ""),
     )

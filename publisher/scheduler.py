@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +64,7 @@ class Runner:
                 status=self.status_json,
                 metrics=self.metrics,
                 console=None if self._console_apart() else self._console(),
+                heartbeat=self.heartbeat if app.screens.enabled else None,
                 search=search_endpoint(
                     app.search,
                     app.templates,
@@ -172,6 +174,9 @@ class Runner:
             self.passes.last_report = tick
             # what the console lists as the instances and their last pass
             self.app.store.set_meta(f"instance:{self.instance}", self.passes.last_at.isoformat())
+            if self.app.screens.enabled:
+                for name in self.app.screens.check_silent():
+                    log.warning("screen %s is silent; an operator was told", name)
             for name, r in tick.channels.items():
                 if r.outcomes or r.changed_files:
                     log.info(
@@ -221,6 +226,11 @@ class Runner:
     def _failed(self, reason: str) -> None:
         self.passes.fail(reason)
 
+    def heartbeat(self, body: bytes, address: str) -> dict[str, Any]:
+        """A slideshow player's beat (``POST /heartbeat``): what it should play."""
+        screen = self.app.screens.record(body, address)
+        return {"current": self.app.screens.current(screen)}
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         return health(self.app, self.passes, self.scheduler.running, self.instance)
 
@@ -232,9 +242,27 @@ class Runner:
 
     # ---------------------------------------------------------------- life cycle
 
+    def _built(self, channel: str, when: datetime | None) -> None:
+        """A background build ended: come back when its live set next changes."""
+        if when is None or not self.scheduler.running or self.stopping.is_set():
+            return
+        self.scheduler.add_job(
+            self.run_pass,
+            DateTrigger(run_date=when),
+            id=f"wake-{channel}",
+            name=f"wake-{channel}",
+            replace_existing=True,
+            kwargs={"label": "wake"},
+            misfire_grace_time=300,
+        )
+
     def start(self) -> None:
         # refuse before serving anything when the output folder belongs to another store
         self.app.guard_output()
+        # feeds and screens build beside the passes, not in them: a screen loop that takes
+        # seconds to draw never holds up a robot notice that falls due meanwhile
+        self.app.engine.state.background = True
+        self.app.engine.state.on_built = self._built
         if self.server:
             self.server.start()
             log.info("serving %s at %s/", self.settings.output_dir, self.server.url)
@@ -286,11 +314,17 @@ class Runner:
         self.stopping.set()
         self.app.engine.stopping.set()
         grace = self.settings.model.delivery.shutdown_grace
+        deadline = time.monotonic() + grace
         if self._lock.acquire(timeout=grace):
             self._lock.release()
         else:
             log.warning("a pass was still running after %.0f s; leaving it to its leases", grace)
             self.abandoned = True
+        # a build in progress writes whole files only; let it finish within the grace
+        if not self.app.engine.state.wait(max(0.0, deadline - time.monotonic())):
+            log.warning(
+                "a build was still running after %.0f s; its files stay as they were", grace
+            )
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.server:

@@ -84,6 +84,7 @@ class Server:
         console: ASGIApp | None = None,
         files: bool = True,
         search: Callable[[Any], Any] | None = None,
+        heartbeat: Callable[[bytes, str], dict[str, Any]] | None = None,
         limit_concurrency: int = 1000,
         timeout_keep_alive: float = 5,
     ) -> None:
@@ -108,6 +109,7 @@ class Server:
             console=console,
             files=files,
             search=search,
+            heartbeat=heartbeat,
         )
         self.config = uvicorn.Config(app, **self._options(limit_concurrency, timeout_keep_alive))
         self.uvicorn = uvicorn.Server(self.config)

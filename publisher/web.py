@@ -43,12 +43,14 @@ from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette_compress import CompressMiddleware
 
+from .errors import BadHeartbeat
 from .mediatypes import cache_control, content_type
 
 # attachment types a browser shows without running anything; everything else downloads
 PASSIVE = (".pdf", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".csv", ".txt")
 MAX_PATH = 2048
 CONSOLE_PREFIX = "/admin"
+HEARTBEAT_MAX = 32 * 1024  # a player's beat with 500 slides shown is ~15 KiB
 _BAD_PATH = re.compile(r"[\x00-\x1f\x7f]")
 _ENCODED_SEPARATOR = re.compile(rb"%(?:2f|5c)", re.I)
 _INLINE_SCRIPT = re.compile(
@@ -390,9 +392,27 @@ def site_app(
     console: ASGIApp | None = None,
     files: bool = True,
     search: Callable[[Request], Any] | None = None,
+    heartbeat: Callable[[bytes, str], dict[str, Any]] | None = None,
 ) -> Starlette:
     """The public site: the output folder under ``/`` plus the operational endpoints, and the
-    office's console under ``/admin`` when one is given (it asks for a login itself)."""
+    office's console under ``/admin`` when one is given (it asks for a login itself).
+    ``heartbeat(body, address)`` takes the slideshow players' beats at ``POST /heartbeat``."""
+
+    async def heartbeat_ep(request: Request) -> Response:
+        assert heartbeat is not None
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > HEARTBEAT_MAX:
+            return _json({"ok": False, "error": "too large"}, 413)
+        body = b""
+        async for chunk in request.stream():  # read no further than the limit
+            body += chunk
+            if len(body) > HEARTBEAT_MAX:
+                return _json({"ok": False, "error": "too large"}, 413)
+        address = request.client.host if request.client else ""
+        try:
+            return _json({"ok": True, **heartbeat(body, address)})
+        except BadHeartbeat as exc:
+            return _json({"ok": False, "error": str(exc)}, exc.status)
 
     async def health_ep(request: Request) -> Response:
         ok, report = health() if health else (True, {})
@@ -417,6 +437,8 @@ def site_app(
     reserved: tuple[str, ...] = ("/health", "/healthz", "/status.json", "/metrics")
     if search is not None and files:
         reserved += ("/search",)
+    if heartbeat is not None and files:
+        reserved += ("/heartbeat",)
     routes: list[BaseRoute] = [
         Route("/health", health_ep, methods=methods),
         Route("/healthz", health_ep, methods=methods),
@@ -427,6 +449,8 @@ def site_app(
         routes.append(Mount(CONSOLE_PREFIX, app=console))
     if search is not None and files:
         routes.append(Route("/search", search, methods=methods))
+    if heartbeat is not None and files:
+        routes.append(Route("/heartbeat", heartbeat_ep, methods=["POST"]))
     if files:  # (a console served on its own address shows no files)
         routes.append(Mount("/", app=OutputFiles(root, cache)))
     return Starlette(

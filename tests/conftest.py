@@ -57,3 +57,9 @@ def pg_url() -> str:
 
 # one Chromium for the whole session, shared by every browser test (defined once, here)
 from .browser import browser  # noqa: E402, F401
+
+
+@pytest.fixture(scope="module")
+def shared_site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """One site for every example of a property test (a fresh folder per example is slow)."""
+    return Site(tmp_path_factory.mktemp("shared"))

@@ -34,6 +34,15 @@ def manifest(site: Site, profile: str = "landscape") -> dict:
     return json.loads(bundle_file(site, profile, "manifest.json").read_text("utf-8"))
 
 
+def has_colour(img: Image.Image, rgb: tuple[int, int, int], count: int = 500) -> bool:
+    """At least ``count`` pixels within a few levels of ``rgb`` (PNGs keep 256 colours)."""
+    near = 0
+    for n, c in img.getcolors(1 << 20) or []:
+        if max(abs(a - b) for a, b in zip(c, rgb, strict=True)) <= 6:
+            near += n
+    return near >= count
+
+
 def configure(site: Site, profiles: str, extra: str = "") -> None:
     text = site.config.read_text("utf-8")
     old = "        - {name: landscape, width: 1920, height: 1080, outputs: [html, manifest]}\n"
@@ -476,3 +485,183 @@ def test_a_table_too_wide_for_the_screen_is_summarised() -> None:
     ]
     assert len(said) == 1 and said[0].qr_box is not None  # the code it points to is there
     assert_inside_safe_area(layout, slides)
+
+
+# --------------------------------------------------------------------------- scheduling
+
+
+def test_dayparts_blank_the_screens_outside_their_hours_but_not_an_alert(site: Site) -> None:
+    # 2026-11-26 is a Thursday; the clock starts at 10:00
+    configure(
+        site,
+        "        - {name: landscape, width: 1920, height: 1080, outputs: [html, manifest],"
+        ' hours: "07:30-22:00", weekdays: [mon-fri]}\n',
+    )
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+        report = app.tick()
+        m = manifest(site)
+        assert m["schedule"]["on_air"] and m["items"][0]["notice_id"] == "n1"
+        assert m["schedule"]["next_switch"] == "2026-11-26T22:00:00+08:00"
+        # the engine comes back when the hours end, not at the next interval tick
+        assert report.channels["screen"].wake_at.isoformat() == "2026-11-26T22:00:00+08:00"
+        site.clock.set(report.channels["screen"].wake_at)
+        report = app.tick()
+        m = manifest(site)
+        assert not m["schedule"]["on_air"]
+        assert [i["kind"] for i in m["items"]] == ["off-air"]
+        # Friday 07:30 is the next start (the night belongs to Thursday's hours)
+        assert report.channels["screen"].wake_at.isoformat() == "2026-11-27T07:30:00+08:00"
+        app.alerts.put_up("因寒潮影响，明日停课。", until=site.clock.now() + timedelta(hours=2))
+        kinds = [i["kind"] for i in manifest(site)["items"]]
+        assert kinds == ["alert", "off-air"]  # an emergency shows at any hour
+        # Saturday is not a weekday of this profile: off all day, on again on Monday
+        site.clock.set(site.clock.now().replace(day=28, hour=12))
+        report = app.tick()
+        assert [i["kind"] for i in manifest(site)["items"]] == ["off-air"]
+        assert report.channels["screen"].wake_at.isoformat() == "2026-11-30T07:30:00+08:00"
+        site.clock.set(report.channels["screen"].wake_at)
+        app.tick()
+        assert {i["notice_id"] for i in manifest(site)["items"]} == {"n1"}
+
+
+def test_priorities_and_screen_windows(site: Site) -> None:
+    pinned = "screens_priority: pinned"
+    site.write("old", title="置顶的旧通知", publish_at="2026-11-20 09:00+08:00", extra=pinned)
+    window = "screens_from: 2026-11-26 09:30+08:00\nscreens_until: 2026-11-26 12:00+08:00"
+    site.write("timed", title="限时上屏", publish_at="2026-11-21 09:00+08:00", extra=window)
+    site.write("new", title="最新通知", publish_at="2026-11-26 09:00+08:00")
+    with site.app() as app:
+        for nid in ("old", "timed", "new"):
+            approve(app, nid)
+        report = app.tick()
+        items = manifest(site)["items"]
+        firsts = [i["notice_id"] for i in items if i["page"] == 1]
+        assert firsts == ["old", "timed", "new"]  # pinned > timed > default, whatever the age
+        names = [i["priority_name"] for i in items if i["page"] == 1]
+        assert names == ["pinned", "timed", "default"]
+        timed = next(i for i in items if i["notice_id"] == "timed")
+        assert timed["valid_from"] == "2026-11-26T09:30:00+08:00"
+        assert timed["valid_until"] == "2026-11-26T12:00:00+08:00"
+        # the screen window's end brings the engine back, and the notice leaves the loop
+        assert report.channels["screen"].wake_at.isoformat() == "2026-11-26T12:00:00+08:00"
+        site.clock.set(report.channels["screen"].wake_at)
+        app.tick()
+        firsts = [i["notice_id"] for i in manifest(site)["items"] if i["page"] == 1]
+        assert firsts == ["old", "new"]
+        # the feed is not a screen: the notice stays live there
+        assert "限时上屏" in site.out("feeds/all.rss.xml").read_text("utf-8")
+
+
+def test_the_loop_budget_drops_the_lowest_priority_oldest_first(site: Site) -> None:
+    configure(
+        site,
+        "        - {name: landscape, width: 1920, height: 1080, outputs: [html, manifest],"
+        " loop_budget: 60, dwell_min: 10, dwell_max: 10}\n",
+    )
+    for i in range(6):
+        extra = "screens_priority: pinned" if i == 0 else ""
+        at = f"2026-11-2{i} 09:00+08:00"
+        site.write(f"n{i}", title=f"第{i}号通知", publish_at=at, body="正文。", extra=extra)
+    with site.app() as app:
+        for i in range(6):
+            approve(app, f"n{i}")
+        app.alerts.put_up("今日停水。", until=site.clock.now() + timedelta(hours=1))
+        m = manifest(site)
+        # each notice is one poster here (10 s), the alert 10 s: 70 s against a budget of 60 s
+        assert m["loop_seconds"] <= 60
+        shown = {i["notice_id"] for i in m["items"]}
+        assert "n0" in shown  # pinned: kept although it is the oldest
+        assert any(n.startswith("alert-") for n in shown)  # alerts never drop
+        dropped = [d["notice_id"] for d in m["dropped"]]
+        assert dropped == ["n1"]  # the oldest unpinned one
+        assert "n5" in shown  # the newest stays
+        assert all(d["reason"] == "loop budget 60 s" for d in m["dropped"])
+
+
+def test_screen_fields_of_a_notice_are_checked(site: Site) -> None:
+    from publisher.errors import NoticeError
+
+    backwards = "screens_from: 2026-11-27 09:00+08:00\nscreens_until: 2026-11-27 08:00+08:00"
+    site.write("a", extra=backwards)
+    site.write("b", extra="screens_priority: top")
+    late = "screens_from: 2026-11-28 09:00+08:00"
+    site.write("c", expires_at="2026-11-27 09:00+08:00", extra=late)
+    with site.app() as app:
+        _, errors = app.load()
+    by_file = {e.file.rsplit("/", 1)[-1]: e for e in errors if isinstance(e, NoticeError)}
+    assert by_file["a.md"].field == "screens_until" and by_file["a.md"].line > 1
+    assert (
+        "pinned or normal" in str(by_file["b.md"]) and by_file["b.md"].field == "screens_priority"
+    )
+    assert "never be on the screens" in str(by_file["c.md"])
+
+
+def _hours(ranges: list[tuple[int, int, int, int]]) -> str:
+    parts = []
+    for a, b, c, d in ranges:
+        d = 0 if c == 24 else d
+        if (a, b) != (c, d):
+            parts.append(f"{a:02d}:{b:02d}-{c:02d}:{d:02d}")
+    return ", ".join(parts)
+
+
+MINUTES = st.sampled_from([0, 30])
+HOURS = st.lists(
+    st.tuples(st.integers(0, 23), MINUTES, st.integers(0, 24), MINUTES), max_size=3
+).map(_hours)
+
+
+@settings(max_examples=200, deadline=None)
+@given(HOURS, st.sets(st.integers(1, 7), min_size=1), st.integers(0, 7 * 24 * 60 - 1))
+def test_daypart_switches_exactly_when_it_says(hours: str, days: set[int], minute: int) -> None:
+    from channels.signage.schedule import Daypart, parse_hours
+
+    from .helpers import START, TZ
+
+    dp = Daypart(tuple(parse_hours(hours)) if hours else (), frozenset(days), TZ)
+    at = START.replace(hour=0, minute=0) + timedelta(minutes=minute)
+    state = dp.on_air(at)
+    switch = dp.next_switch(at)
+    horizon = at + timedelta(days=8)
+    end = switch or horizon
+    t = at
+    while t < end:  # nothing changes before the switch …
+        assert dp.on_air(t) == state, (hours, days, at, t)
+        t += timedelta(minutes=15)
+    if switch is not None:  # … and it does change at it
+        assert dp.on_air(switch) != state
+        assert dp.on_air(switch - timedelta(seconds=1)) == state
+
+
+def test_alerts_fill_the_screen_with_a_sign_and_are_a_banner_in_first_mode(site: Site) -> None:
+    configure(
+        site,
+        "        - {name: landscape, width: 1920, height: 1080, outputs: [png, html, manifest]}\n",
+        "      alert_mode: first\n",
+    )
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+        app.tick()
+        plain = {i["file"] for i in manifest(site)["items"]}
+        until = site.clock.now() + timedelta(hours=2)
+        app.alerts.put_up("因台风影响，今日下午全校停课，请师生留在室内。", until=until)
+        items = manifest(site)["items"]
+        assert items[0]["kind"] == "alert"
+        notices = [i for i in items if i["notice_id"] == "n1"]
+        # every notice slide is drawn again, with the banner, and ends with the alert
+        assert notices and not {i["file"] for i in notices} & plain
+        assert all(i["valid_until"] == until.isoformat() for i in notices)
+        files = site.out("signage/landscape/files")
+        alert_png = Image.open(files / items[0]["file"].rsplit("/", 1)[-1]).convert("RGB")
+        # the sign: warning yellow in the top band of the alert slide
+        assert has_colour(alert_png.crop((0, 0, 1920, 200)), (0xFF, 0xD5, 0x4A))
+        first = Image.open(files / notices[0]["file"].rsplit("/", 1)[-1]).convert("RGB")
+        assert has_colour(first.crop((0, 960, 1920, 1080)), (0x8B, 0x00, 0x00))
+        assert not has_colour(first.crop((0, 0, 1920, 960)), (0x8B, 0x00, 0x00))
+        # the alert ends: the notice slides are the plain ones again
+        site.clock.set(until + timedelta(seconds=1))
+        app.tick()
+        assert {i["file"] for i in manifest(site)["items"]} == plain

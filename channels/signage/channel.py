@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -19,8 +21,36 @@ from .layout import Layout, Slide
 from .options import Profile, SignageOptions
 from .qr import qr_svg
 from .render import png, poster_pdf, poster_size
+from .schedule import (
+    ALERT,
+    DEFAULT,
+    PRIORITY_NAMES,
+    Dropped,
+    describe,
+    order,
+    parse_weekdays,
+    priority,
+    screen_window,
+    within_budget,
+)
+from .workers import Renderer
 
 FAR_FUTURE = "9999-12-31T23:59:59+08:00"
+
+
+def _not_ended(v: PublishedNotice, now: datetime) -> bool:
+    until = screen_window(v.notice)[1]
+    return until is None or now < until
+
+
+@dataclass
+class Loop:
+    """One profile's loop as built: its slides, the notices the budget left out, and
+    whether the screens are on air (inside their hours)."""
+
+    slides: list[Slide]
+    dropped: list[Dropped]
+    on_air: bool
 
 
 class SignageChannel(StateChannel[SignageOptions]):
@@ -43,6 +73,8 @@ class SignageChannel(StateChannel[SignageOptions]):
         self._layouts: dict[str, Layout] = {}
         self._slides: dict[tuple[str, str, str], list[Slide]] = {}
         self._bundles: dict[str, Bundle] = {}
+        self._renderer: Renderer | None = None
+        self._live: list[PublishedNotice] = []  # the timed notices of the last build
         self.rendered = 0  # PNGs drawn by this process (benchmarks and tests look)
 
     # ---------------------------------------------------------------- set-up
@@ -72,6 +104,12 @@ class SignageChannel(StateChannel[SignageOptions]):
         except ChannelError as exc:
             return str(exc)
         return super().unavailable()
+
+    @property
+    def renderer(self) -> Renderer:
+        if self._renderer is None:
+            self._renderer = Renderer(self.fonts, self.ctx.site.name, self.options.render_workers)
+        return self._renderer
 
     def set_alerts(self, alerts: Sequence[Alert]) -> None:
         self.alerts = list(alerts)
@@ -103,37 +141,124 @@ class SignageChannel(StateChannel[SignageOptions]):
             self._slides[key] = self.layout(profile, poster).notice_slides(v)
         return self._slides[key]
 
-    def rotation(self, profile: Profile, live: Sequence[PublishedNotice]) -> list[Slide]:
-        """Alerts first, then the profile's notices, newest first."""
-        slides: list[Slide] = []
+    def plan(self, profile: Profile, live: Sequence[PublishedNotice]) -> Loop:
+        """What the profile's screens show now: alerts first; then, on air, the notices by
+        priority (pinned, timed, the rest), newest first, within the loop budget; off air,
+        the blank or screensaver slide."""
+        now = self.ctx.clock.now()
         tz = self.ctx.site.timezone
-        for a in sorted(self.alerts, key=lambda a: a.id):
-            if not a.profiles or profile.name in a.profiles:
-                slides += self.layout(profile).alert_slides(
-                    str(a.id), a.text, a.until.astimezone(tz), a.starts.astimezone(tz)
-                )
-        ordered = sorted(live, key=lambda v: (v.notice.publish_at, v.id), reverse=True)
-        for v in ordered:
-            if profile.wants(v.notice.category, v.notice.item):
+        layout = self.layout(profile)
+        alerts: list[Slide] = []
+        mine = [a for a in sorted(self.alerts, key=lambda a: a.id)
+                if not a.profiles or profile.name in a.profiles]  # fmt: skip
+        for a in mine:
+            alerts += layout.alert_slides(
+                str(a.id), a.text, a.until.astimezone(tz), a.starts.astimezone(tz)
+            )
+        daypart = profile.daypart(tz)
+        if not daypart.on_air(now):
+            hours = describe(profile.hours, parse_weekdays(profile.weekdays))
+            return Loop([*alerts, layout.off_air_slide(profile.outside, hours)], [], False)
+        wanted = [
+            v
+            for v in live
+            if profile.wants(v.notice.category, v.notice.item) and _not_ended(v, now)
+        ]
+        ordered = order(wanted)
+        self._lay_out(profile, ordered)
+        loop = [(v, sum(s.duration for s in self.notice_slides(profile, v))) for v in ordered]
+        kept, dropped = within_budget(
+            loop, profile.loop_budget, fixed=sum(s.duration for s in alerts)
+        )
+        slides = list(alerts)
+        banner = mine[-1] if mine and self.options.alert_mode == "first" else None
+        for v in kept:
+            if banner is None:
                 slides += self.notice_slides(profile, v)
-        return slides
+            else:  # the newest alert across the foot of every notice slide while it holds
+                until = banner.until.astimezone(tz)
+                slides += [layout.with_banner(x, banner.text, until)
+                           for x in self.notice_slides(profile, v)]  # fmt: skip
+        return Loop(slides, dropped, True)
+
+    def rotation(self, profile: Profile, live: Sequence[PublishedNotice]) -> list[Slide]:
+        return self.plan(profile, live).slides
+
+    has_players = True
+
+    def player_version(self, profile: str) -> str | None:
+        for p in self.options.profiles:
+            if p.name == profile:
+                return self.bundle(p).current()
+        return None
+
+    def player_key(self) -> str | None:
+        key = self.options.heartbeat_key
+        if key is None:
+            return None
+        try:
+            return key.reveal()
+        except LookupError:  # its ${ENV} is not set: no heartbeat can match
+            return secrets.token_hex(16)
+
+    def heartbeat_due(self, profile: str, now: datetime) -> float | None:
+        for p in self.options.profiles:
+            if p.name == profile:
+                if not p.daypart(self.ctx.site.timezone).on_air(now):
+                    return None  # a screen switched off for the night is not silent
+                # a heartbeat interval of grace on top: a screen is not late by one beat
+                return self.options.silent_after_minutes * 60 + self.options.heartbeat_seconds
+        return None
+
+    def timed_state(self, now: datetime) -> tuple[str, datetime | None]:
+        """The profiles' dayparts, and the screen windows of the notices last built."""
+        tz = self.ctx.site.timezone
+        keys: list[str] = []
+        times: list[datetime] = []
+        for p in self.options.profiles:
+            daypart = p.daypart(tz)
+            if daypart.always:
+                continue
+            keys.append(f"{p.name}:{'on' if daypart.on_air(now) else 'off'}")
+            switch = daypart.next_switch(now)
+            if switch is not None:
+                times.append(switch)
+        for v in self._live:
+            start, until = screen_window(v.notice)
+            for edge, word in ((start, "from"), (until, "until")):
+                if edge is None:
+                    continue
+                if edge <= now:
+                    keys.append(f"{v.sha256[:12]}:{word}")
+                else:
+                    times.append(edge)
+        return "|".join(keys), min(times, default=None)
+
+    def _lay_out(self, profile: Profile, views: Sequence[PublishedNotice]) -> None:
+        """Lay out, in one batch (on every core when it is big), the views not laid out yet."""
+        todo = [v for v in views if (profile.name, v.sha256, v.url) not in self._slides]
+        if not todo:
+            return
+        done = self.renderer.lay_out(self.layout(profile), profile, todo)
+        for v, slides in zip(todo, done, strict=True):
+            self._slides[(profile.name, v.sha256, v.url)] = slides
 
     # ---------------------------------------------------------------- documents
 
-    def manifest(
-        self, profile: Profile, slides: Sequence[Slide], generated: datetime | None
-    ) -> dict[str, Any]:
+    def manifest(self, profile: Profile, loop: Loop, generated: datetime | None) -> dict[str, Any]:
         bundle = self.bundle(profile)
+        slides = loop.slides
         alerts_until = max(
-            (s.valid_until for s in slides if s.priority > 0 and s.valid_until), default=None
+            (s.valid_until for s in slides if s.priority >= ALERT and s.valid_until),
+            default=None,
         )
         items = []
-        for order, s in enumerate(slides):
+        for position, s in enumerate(slides):
             name = f"{s.key(profile, self.fonts)}.png"
             sha, size = bundle.index.get(name, ("", 0))
             starts = s.valid_from
             if (
-                s.priority == 0
+                s.priority < ALERT
                 and alerts_until
                 and self.options.alert_mode == "exclusive"
                 and (starts is None or starts < alerts_until)
@@ -154,18 +279,41 @@ class SignageChannel(StateChannel[SignageOptions]):
                     "valid_until": s.valid_until.isoformat() if s.valid_until else None,
                     "starts": starts.isoformat() if starts else None,
                     "priority": s.priority,
+                    "priority_name": PRIORITY_NAMES.get(s.priority, ""),
+                    "kind": s.kind,
                     "source_url": s.source_url,
-                    "order": order,
+                    "order": position,
                 }
             )
         body = json.dumps(items, ensure_ascii=False, sort_keys=True)
         version = hashlib.sha256((body + profile.model_dump_json()).encode()).hexdigest()[:16]
+        switch = profile.daypart(self.ctx.site.timezone).next_switch(self.ctx.clock.now())
         return {
             "version": version,
             "generated_at": generated.isoformat() if generated else None,
             "profile": profile.model_dump(),
             "alert_mode": self.options.alert_mode,
             "readability": self.layout(profile).readability(),
+            "schedule": {
+                "on_air": loop.on_air,
+                "hours": profile.hours,
+                "weekdays": parse_weekdays(profile.weekdays),
+                "outside": profile.outside,
+                "next_switch": switch.isoformat() if switch else None,
+            },
+            "loop_seconds": round(sum(s.duration for s in slides), 1),
+            "loop_budget": profile.loop_budget,
+            # left out by the loop budget: the office sees what its screens do not show
+            "dropped": [
+                {
+                    "notice_id": d.notice_id,
+                    "title": d.title,
+                    "priority": d.priority,
+                    "seconds": d.seconds,
+                    "reason": f"loop budget {profile.loop_budget:g} s",
+                }
+                for d in loop.dropped
+            ],
             "items": items,
         }
 
@@ -186,14 +334,20 @@ class SignageChannel(StateChannel[SignageOptions]):
                         [
                             ln.text,
                             ln.x,
-                            round(ln.y + layout.css_top(ln.size, ln.bold), 1),
+                            ln.y + layout.css_line(ln.size, ln.bold)[0],
                             ln.size,
                             ln.bold,
                             ln.color,
+                            layout.css_line(ln.size, ln.bold)[1],
                         ]
                         for ln in s.lines
                     ],
                     "boxes": [[b.x, b.y, b.w, b.h, b.fill, b.radius] for b in s.boxes],
+                    "icons": [
+                        [" ".join(f"{x},{y}" for x, y in points), fill]
+                        for icon in s.icons
+                        for points, fill in icon.polygons()
+                    ],
                     "background": s.background,
                     "qr": qr,
                     "duration": s.duration,
@@ -205,7 +359,18 @@ class SignageChannel(StateChannel[SignageOptions]):
                 }
             )
         payload = json.dumps(
-            {"version": manifest["version"], "mode": self.options.alert_mode, "slides": data},
+            {
+                "version": manifest["version"],
+                "mode": self.options.alert_mode,
+                "slides": data,
+                # the player reports what it shows (publisher/screens.py checks every field)
+                "heartbeat": {
+                    "url": self.options.heartbeat_url,
+                    "seconds": self.options.heartbeat_seconds,
+                    "channel": self.name,
+                    "profile": profile.name,
+                },
+            },
             ensure_ascii=False,
             sort_keys=True,
         )
@@ -259,29 +424,37 @@ class SignageChannel(StateChannel[SignageOptions]):
     # ---------------------------------------------------------------- building
 
     def build(self, live: Sequence[PublishedNotice]) -> list[str]:
+        self._live = [v for v in live if priority(v.notice) != DEFAULT]  # timed_state looks
         changed: list[str] = []
         for profile in self.options.profiles:
             changed += [f"{profile.name}/{p}" for p in self._export(profile, live)]
+        # keep the layouts of what is live only (a long-running bot sees many versions)
+        shown = {(v.sha256, v.url) for v in live}
+        for key in [k for k in self._slides if (k[1], k[2]) not in shown]:
+            del self._slides[key]
         return changed
 
     def _export(self, profile: Profile, live: Sequence[PublishedNotice]) -> list[str]:
         bundle = self.bundle(profile)
-        slides = self.rotation(profile, live)
+        loop = self.plan(profile, live)
+        slides = loop.slides
         if "png" in profile.outputs:
-            fresh = False
+            todo: dict[str, Slide] = {}
             for s in slides:
                 name = f"{s.key(profile, self.fonts)}.png"
                 if not bundle.has(name):  # only new content is drawn
-                    data = png(s, profile, self.fonts)
-                    self.rendered += 1
-                    bundle.add(name, data, hashlib.sha256(data).hexdigest())
-                    fresh = True
-            if fresh:
+                    todo.setdefault(name, s)
+            for name, data in zip(
+                todo, self.renderer.draw(profile, list(todo.values())), strict=True
+            ):
+                self.rendered += 1
+                bundle.add(name, data, hashlib.sha256(data).hexdigest())
+            if todo:
                 bundle.save_index()
         generated = max(
             [v.updated_at for v in live] + [a.starts for a in self.alerts], default=None
         )
-        manifest = self.manifest(profile, slides, generated)
+        manifest = self.manifest(profile, loop, generated)
         current = bundle.current()
         if current == manifest["version"]:
             return []
@@ -325,9 +498,9 @@ class SignageChannel(StateChannel[SignageOptions]):
         """The version documents of every profile (previews; PNGs are not drawn here)."""
         out: dict[str, bytes] = {}
         for profile in self.options.profiles:
-            slides = self.rotation(profile, live)
+            loop = self.plan(profile, live)
             generated = max((v.updated_at for v in live), default=None)
-            manifest = self.manifest(profile, slides, generated)
-            docs = self.version_docs(profile, slides, manifest, live, generated)
+            manifest = self.manifest(profile, loop, generated)
+            docs = self.version_docs(profile, loop.slides, manifest, live, generated)
             out.update({f"{profile.name}/{k}": v for k, v in docs.items()})
         return out

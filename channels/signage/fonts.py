@@ -7,12 +7,14 @@ newer package with another order still gives Chinese (not Japanese) glyph shapes
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from PIL import Image, ImageDraw, ImageFont
 
 from publisher.errors import ChannelError
@@ -45,6 +47,25 @@ class FontFace:
 
     def load(self, size: int) -> ImageFont.FreeTypeFont:
         return _load(self.path, self.index, max(int(size), 1))
+
+
+@lru_cache(maxsize=32)
+def _vertical(path: str, index: int) -> tuple[int, int, int]:
+    """The face's ascender, descender (positive) and units per em, from its hhea table."""
+    font = TTFont(path, fontNumber=index, lazy=True)
+    try:
+        hhea, upem = font["hhea"], font["head"].unitsPerEm
+        return int(hhea.ascent), int(-hhea.descent), int(upem)
+    finally:
+        font.close()
+
+
+def browser_metrics(face: FontFace, size: int) -> tuple[int, int]:
+    """Ascent and descent of ``face`` at ``size`` px as Chromium lays text out: the hhea
+    values scaled and rounded (FreeType, hence Pillow, rounds the ascent up instead, so the
+    two put a baseline a pixel apart at some sizes unless the slideshow corrects for it)."""
+    ascent, descent, upem = _vertical(face.path, face.index)
+    return math.floor(ascent * size / upem + 0.5), math.floor(descent * size / upem + 0.5)
 
 
 @lru_cache(maxsize=256)

@@ -24,10 +24,11 @@ from publisher.model import PublishedNotice
 from publisher.text import plain_text
 
 from .blocks import Block, Heading, Para, Table, display_blocks, display_quotes, sentences
-from .fonts import Fonts
+from .fonts import Fonts, browser_metrics
 from .linebreak import break_paragraph
 from .options import Profile
 from .qr import QR_BORDER, qr_modules
+from .schedule import ALERT, priority, screen_window
 
 WHITE = "#ffffff"
 MUTED = "#9fb3c8"
@@ -63,6 +64,30 @@ class Box:
 
 
 @dataclass(frozen=True)
+class Icon:
+    """The warning sign of alerts: a triangle with an exclamation mark, as polygons, so the
+    PNG (Pillow) and the slideshow (SVG) draw the same shape without a font's symbol."""
+
+    x: int
+    y: int
+    size: int
+    color: str = "#ffd54a"
+    ink: str = "#8b0000"
+
+    def polygons(self) -> list[tuple[list[tuple[int, int]], str]]:
+        x, y, s = self.x, self.y, self.size
+
+        def at(fx: float, fy: float) -> tuple[int, int]:
+            return (round(x + s * fx), round(y + s * fy))
+
+        return [
+            ([at(0.5, 0.02), at(1.0, 0.92), at(0.0, 0.92)], self.color),
+            ([at(0.445, 0.3), at(0.555, 0.3), at(0.53, 0.64), at(0.47, 0.64)], self.ink),
+            ([at(0.445, 0.7), at(0.555, 0.7), at(0.555, 0.81), at(0.445, 0.81)], self.ink),
+        ]
+
+
+@dataclass(frozen=True)
 class Slide:
     notice_id: str
     sha256: str  # the version shown ("" for alerts)
@@ -74,13 +99,14 @@ class Slide:
     duration: float
     valid_from: datetime | None
     valid_until: datetime | None
-    priority: int = 0  # alerts: 100
+    priority: int = 0  # schedule.ALERT, PINNED, TIMED or DEFAULT
     background: str = NAVY
     text_chars: int = 0
     source_url: str = ""
     title: str = ""
     boxes: tuple[Box, ...] = ()
-    kind: str = "poster"  # poster, body, more (全文请扫码), alert
+    kind: str = "poster"  # poster, body, more (全文请扫码), alert, off-air
+    icons: tuple[Icon, ...] = ()
 
     def key(self, profile: Profile, fonts: Fonts) -> str:
         """Everything the rendered pixels depend on: the name of the PNG file."""
@@ -91,11 +117,13 @@ class Slide:
                     2,  # the layout's generation: bump when drawing changes
                     profile.width,
                     profile.height,
+                    profile.png,  # a palette PNG is other pixels than an RGB one
                     fonts.identity,
                     self.background,
                     self.qr_url,
                     self.qr_box,
                     self.boxes,
+                    self.icons,
                 )
             ).encode()
         )
@@ -175,12 +203,14 @@ class Layout:
             self._ink[key] = (int(box[1]), int(box[3]))
         return self._ink[key]
 
-    def css_top(self, size: int, bold: bool = False) -> float:
-        """How far below the drawing y a CSS box of line-height 1 starts, so the browser puts
-        the baseline where Pillow does."""
+    def css_line(self, size: int, bold: bool = False) -> tuple[int, int]:
+        """(offset, line-height) of the slideshow's box for a line drawn at y: a box as high
+        as the browser's ascent + descent (no half-leading to round), starting ``offset``
+        below y, puts the baseline on the pixel row where Pillow puts it."""
         face = self.fonts.bold if bold else self.fonts.regular
-        ascent, descent = face.load(size).getmetrics()
-        return (ascent + descent - size) / 2
+        pillow_ascent, _ = face.load(size).getmetrics()
+        ascent, descent = browser_metrics(face, size)
+        return pillow_ascent - ascent, ascent + descent
 
     def _line(self, text: str, x: int, ink_top: int, size: int, bold: bool, color: str,
               role: str) -> Line:  # fmt: skip
@@ -248,26 +278,48 @@ class Layout:
         poster, whole = self._poster(
             display_quotes(n.title), self.facts_of(v), summary, v.category_name
         )
+        if not opening and blocks and all(isinstance(b, Para) for b in blocks):
+            # a short body of plain paragraphs that fits under the summary: one poster says
+            # it all (a second slide of three sentences only makes the loop longer)
+            paras = [b.text for b in blocks if isinstance(b, Para)]
+            both, shown = self._poster(
+                display_quotes(n.title), self.facts_of(v), summary + paras, v.category_name
+            )
+            if shown == len(summary) + len(paras):
+                poster, whole, opening = both, len(blocks), len(blocks)
         body_text = plain_text(n.body)
         skip = min(whole, opening)
         rest = blocks[skip:]
         pages: list[_Page] = self._flow(rest, n.title, skip) if rest else []
         more = False
         room = self.p.max_slides - 1
+        summarise: set[int] = set()
+        while len(pages) > room:
+            # a table cut where the slides run out would show some names and not the rest (a
+            # reader could think they are not on the list): say how many, and where to look
+            keep = max(0, room - 1)
+            on_kept = {ln.block for p in pages[:keep] for ln in p.lines if ln.row > 0}
+            cut = on_kept & {ln.block for p in pages[keep:] for ln in p.lines if ln.row > 0}
+            if not cut:
+                break
+            summarise |= cut
+            pages = self._flow(rest, n.title, skip, summarise)
         if len(pages) > room:
             # the last slide allowed says 全文请扫码; with one slide, the poster says it
             more = room >= 1
             pages = pages[: max(0, room - 1)]
         total = 1 + len(pages) + (1 if more else 0)
         title = n.title
+        window = screen_window(n)
         common = dict(
             notice_id=n.id,
             sha256=v.sha256,
             pages=total,
-            valid_from=n.publish_at,
-            valid_until=n.expires_at,
+            valid_from=window[0],
+            valid_until=window[1],
             source_url=v.url,
             title=title,
+            priority=priority(n),
         )
         slides = [self._finish(poster, 1, total, "poster", v.url, common)]
         for i, page in enumerate(pages, 2):
@@ -296,11 +348,17 @@ class Layout:
         )
         qr = self._qr_box(kind, url) if url and self.p.qr and kind in ("poster", "more") else None
         if url and self.p.qr and kind == "body":
-            # a body slide that says 请扫码 gets the code below its text, when there is room
-            qr = self._qr_box("more", url)
+            # a body slide that says 请扫码 gets the code in the room below its text, as large
+            # as that room allows (and not at all when a phone could not read it from there)
             lowest = max(ln.y + self.ink(ln.size, ln.bold)[1] for ln in page.lines)
-            if lowest + self.gap > qr[1]:
-                qr = None
+            caption = self.block_height(1, self.facts) + self.gap // 2
+            room = self.bottom - self.footer * 2 - caption - (lowest + self.gap)
+            modules = qr_modules(url) + 2 * QR_BORDER
+            side = min(self._qr_side(), room) // modules * modules
+            qr = None
+            if side >= max(modules * 3, round(self.p.short * 0.18)):
+                y = lowest + self.gap + (room - side) // 2
+                qr = (self.left + (self.width - side) // 2, y, side)
         if qr:
             lines.append(self._qr_caption(qr))
         return Slide(
@@ -518,14 +576,22 @@ class Layout:
         y += self.block_height(1, size, 1.3, True) - self.step(size, 1.3)
         return lines, y + self.gap
 
-    def _flow(self, blocks: Sequence[Block], title: str, first: int = 0) -> list[_Page]:
-        """Body slides of ``blocks`` (the body's from the ``first``-th on)."""
+    def _flow(
+        self,
+        blocks: Sequence[Block],
+        title: str,
+        first: int = 0,
+        summarise: frozenset[int] | set[int] = frozenset(),
+    ) -> list[_Page]:
+        """Body slides of ``blocks`` (the body's from the ``first``-th on); the tables of
+        ``summarise`` (block numbers) as one line that says how many rows they have."""
         head, body_top = self._running_head(title)
         body_bottom = self.bottom - self.footer * 2
         columns = self.p.column_count
         col_gap = self.gap * 2
         col_w = (self.width - col_gap * (columns - 1)) // columns
         flow = _Flow(self, head, body_top, body_bottom, columns, col_w, col_gap)
+        flow.summarise = summarise
         for i, block in enumerate(blocks):
             flow.block = first + i
             if isinstance(block, Heading):
@@ -546,8 +612,13 @@ class Layout:
         size = round(self.poster_title * 0.9)
         hw = self.measure(size, True)(head)
         y = self.top
-        page.lines.append(self._line(head, round(self.left + (self.width - hw) / 2), y, size,
-                                     True, "#ffe08a", "alert-head"))  # fmt: skip
+        # the warning sign before the head, the pair centred
+        ink_h = self._ink_h(size, True)
+        icon_side = round(ink_h * 1.25)
+        x0 = round(self.left + (self.width - hw - icon_side - self.gap) / 2)
+        icon = Icon(x0, y - round((icon_side - ink_h) / 2), icon_side)
+        page.lines.append(self._line(head, x0 + icon_side + self.gap, y, size, True, "#ffe08a",
+                                     "alert-head"))  # fmt: skip
         y += self.block_height(1, size, 1.0, True) + self.gap * 2
         until_text = f"有效期至 {until.year}年{until.month}月{until.day}日 {until:%H:%M}"
         bottom = self.bottom - self.footer * 2 - self.block_height(1, self.facts) - self.gap
@@ -587,7 +658,70 @@ class Layout:
                 title="紧急通知",
             ),
         )
-        return [replace(slide, priority=100, background="#8b0000")]
+        return [replace(slide, priority=ALERT, background="#8b0000", icons=(icon,))]
+
+    def with_banner(self, slide: Slide, text: str, until: datetime) -> Slide:
+        """A notice slide with the alert across its foot (``alert_mode: first``): a red band
+        with the sign and the alert in one line, over the footer, inside the safe area."""
+        size = round(self.footer * 1.1)
+        band_top = self.bottom - self.footer * 2 + self.footer // 4
+        band = Box(self.left, band_top, self.width, self.bottom - band_top, "#8b0000",
+                   radius=round(self.footer * 0.3))  # fmt: skip
+        ink_h = self._ink_h(size, True)
+        text_top = band_top + (band.h - ink_h) // 2
+        icon_side = round(ink_h * 1.3)
+        pad = round(self.footer * 0.5)
+        icon = Icon(self.left + pad, band_top + (band.h - icon_side) // 2, icon_side)
+        x = self.left + pad + icon_side + pad
+        room = self.right - pad - x
+        tail = f"（至 {until.month}月{until.day}日 {until:%H:%M}）"
+        words = display_quotes(" ".join(text.split()))
+        line = f"紧急通知：{words}{tail}"
+        measure = self.measure(size, True)
+        while measure(line) > room and len(words) > 1:  # shorten the alert, keep the end time
+            words = words[:-1]
+            line = f"紧急通知：{words}…{tail}"
+        lines = [ln for ln in slide.lines if ln.role != "footer"]
+        lines.append(self._line(line, x, text_top, size, True, WHITE, "banner"))
+        return replace(
+            slide,
+            lines=tuple(lines),
+            boxes=(*slide.boxes, band),
+            icons=(*slide.icons, icon),
+            valid_until=min(x for x in (slide.valid_until, until) if x is not None),
+        )
+
+    # ---------------------------------------------------------------- off air
+
+    def off_air_slide(self, style: str, note: str) -> Slide:
+        """Outside the profile's hours: black, or the site's name and the hours, quietly."""
+        lines: list[Line] = []
+        if style == "screensaver":
+            size = round(self.poster_title * 0.7)
+            w = self.measure(size, True)(self.site_name)
+            h = self.block_height(1, size, 1.0, True)
+            y = self.top + (self.bottom - self.top - h) // 2 - self.facts
+            lines.append(self._line(self.site_name, round(self.left + (self.width - w) / 2), y,
+                                    size, True, MUTED, "title"))  # fmt: skip
+            nw = self.measure(self.facts)(note)
+            lines.append(self._line(note, round(self.left + (self.width - nw) / 2),
+                                    y + h + self.gap * 2, self.facts, False, RULE,
+                                    "footer"))  # fmt: skip
+        return Slide(
+            notice_id="off-air",
+            sha256="",
+            page=1,
+            pages=1,
+            lines=tuple(lines),
+            qr_url=None,
+            qr_box=None,
+            duration=60.0,
+            valid_from=None,
+            valid_until=None,
+            background="#000000" if style == "blank" else NAVY,
+            title="休息时段",
+            kind="off-air",
+        )
 
 
 class _Flow:
@@ -615,6 +749,7 @@ class _Flow:
         self.y = top
         self.size = layout.body
         self.block = -1
+        self.summarise: frozenset[int] | set[int] = frozenset()
 
     # where things go
 
@@ -762,7 +897,7 @@ class _Flow:
             if block.people
             else f"表格共 {n} 行，请扫码查看全文。"
         )
-        if widths is None:
+        if widths is None or self.block in self.summarise:
             self.paragraph(summary)
             self.page.points_to_qr = True
             return

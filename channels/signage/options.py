@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from publisher.channel import ChannelOptions
+from publisher.channel import ChannelOptions, SecretValue
+
+from .schedule import Daypart, parse_hours, parse_weekdays
 
 Output = Literal["png", "html", "manifest", "anthias", "concerto", "pdf"]
 DEFAULT_OUTPUTS: tuple[Output, ...] = ("png", "html", "manifest", "anthias", "concerto")
@@ -32,8 +35,39 @@ class Profile(ChannelOptions):
     # a notice is a poster and at most this many slides in all; a longer body ends on a
     # 全文请扫码 slide
     max_slides: int = Field(3, ge=1, le=20)
+    # PNG slides: "rgb" (every colour, fastest to write) or "palette" (256 colours, about a
+    # third of the bytes for players on a slow link, twice the time)
+    png: Literal["rgb", "palette"] = "rgb"
     # where people stand: the body's letter height is checked against 1 inch per 10 feet
     viewing_distance_m: float = Field(3.0, gt=0, le=50)
+    # dayparts: on air these hours ("07:30-22:00", several: "07:30-12:00, 13:30-22:00") on
+    # these days (1 = Monday, or "mon-fri"); outside them a blank or a screensaver slide
+    hours: str | None = None
+    weekdays: list[int | str] = Field(default_factory=lambda: list[int | str](range(1, 8)))
+    outside: Literal["blank", "screensaver"] = "screensaver"
+    # the longest loop, in seconds: beyond it the lowest-priority, oldest notices drop out
+    loop_budget: float | None = Field(None, ge=10)
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_hours(v)
+        return v
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, v: list[int | str]) -> list[int | str]:
+        if not parse_weekdays(v):
+            raise ValueError("weekdays: at least one day")
+        return v
+
+    def daypart(self, tz: ZoneInfo) -> Daypart:
+        return Daypart(
+            tuple(parse_hours(self.hours)) if self.hours else (),
+            frozenset(parse_weekdays(self.weekdays)),
+            tz,
+        )
 
     @model_validator(mode="after")
     def _check(self) -> Profile:
@@ -67,3 +101,12 @@ class SignageOptions(ChannelOptions):
     font: str | None = None  # a .ttc/.otf/.ttf with Simplified Chinese; default: discovered
     keep_versions: int = Field(5, ge=1, le=100)  # old bundles kept for rollback
     alert_mode: Literal["exclusive", "first"] = "exclusive"
+    # players: the slideshow reports a heartbeat (and the slides it showed) this often, to
+    # this address on the site's server; one silent this long in its hours is reported
+    heartbeat_seconds: float = Field(60, ge=5, le=3600)
+    heartbeat_url: str = "/heartbeat"
+    silent_after_minutes: float = Field(10, ge=1, le=10080)
+    # if set, a heartbeat must carry it (give it to the players as ?key=…): ${ENV} only
+    heartbeat_key: SecretValue | None = None
+    # processes that lay out and draw big batches (a first export); default: one per core
+    render_workers: int | None = Field(None, ge=1, le=64)

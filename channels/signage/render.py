@@ -6,6 +6,7 @@ import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import png as pypng  # type: ignore[import-untyped]
 from PIL import Image, ImageDraw
 
 from .fonts import Fonts
@@ -26,6 +27,9 @@ def draw(slide: Slide, width: int, height: int, fonts: Fonts) -> Image.Image:
             d.rounded_rectangle(box, radius=b.radius, fill=b.fill)
         else:
             d.rectangle(box, fill=b.fill)
+    for icon in slide.icons:
+        for points, fill in icon.polygons():
+            d.polygon(points, fill=fill)
     for ln in slide.lines:
         font = (fonts.bold if ln.bold else fonts.regular).load(ln.size)
         d.text((ln.x, ln.y), ln.text, font=font, fill=ln.color)
@@ -36,9 +40,26 @@ def draw(slide: Slide, width: int, height: int, fonts: Fonts) -> Image.Image:
 
 
 def png(slide: Slide, profile: Profile, fonts: Fonts) -> bytes:
+    """The slide as PNG bytes, the same for the same slide (no time stamps or text chunks).
+
+    ``rgb`` (the default) keeps every colour and writes unfiltered rows at zlib level 1 with
+    pypng: slides are flat colour, so filtering gains little and costs more than compressing
+    (about 16 ms for 1920×1080, ~130 KiB). ``palette`` keeps 256 colours (the text's
+    anti-aliased edges lose shades no one sees at a screen's distance): about a third of the
+    bytes, for players that fetch over a slow link, at twice the time. bench/signage.py
+    measures both.
+    """
     out = io.BytesIO()
-    # deterministic bytes: no time stamps or text chunks; level 6 is zlib's balance
-    draw(slide, profile.width, profile.height, fonts).save(out, "PNG", compress_level=6)
+    img = draw(slide, profile.width, profile.height, fonts)
+    if profile.png == "palette":
+        img = img.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+        img.save(out, "PNG", compress_level=6)
+        return out.getvalue()
+    w, h = img.size
+    raw = img.tobytes()
+    stride = w * 3
+    writer = pypng.Writer(w, h, greyscale=False, bitdepth=8, compression=1)
+    writer.write(out, (raw[i * stride : (i + 1) * stride] for i in range(h)))
     return out.getvalue()
 
 

@@ -90,19 +90,24 @@ class Engine:
         only: Sequence[str] | None = None,
         force_build: bool = False,
         push: Sequence[int] | None = None,
+        wait: bool = False,
     ) -> TickReport:
+        """One pass over the channels ``only`` (default all). State channels build in the
+        pass unless builds run in the background (``publisher run``); ``wait`` builds in the
+        pass anyway (a withdrawal or an alert is on the screens when the call returns)."""
         names = [n for n in self.channels if only is None or n in only]
         report = TickReport(self.ctx.clock.now())
         if len(names) <= 1:
             for n in names:
-                report.channels[n] = self.run_channel(n, force_build, push=push)
+                report.channels[n] = self.run_channel(n, force_build, push=push, wait=wait)
         else:
             # channels side by side: a slow or failing robot never delays the others
             with ThreadPoolExecutor(
                 max_workers=min(self.ctx.cfg.concurrency, len(names)), thread_name_prefix="channel"
             ) as pool:
                 futures = {
-                    n: pool.submit(self.run_channel, n, force_build, push=push) for n in names
+                    n: pool.submit(self.run_channel, n, force_build, push=push, wait=wait)
+                    for n in names
                 }
                 for n, fut in futures.items():
                     report.channels[n] = fut.result()
@@ -119,6 +124,7 @@ class Engine:
         force_build: bool = False,
         digest: bool = False,
         push: Sequence[int] | None = None,
+        wait: bool = False,
     ) -> ChannelReport:
         ch = self.channels[name]
         report = ChannelReport(name)
@@ -135,7 +141,10 @@ class Engine:
                 report.wake_at = st.paused_until
                 return report
             if isinstance(ch, StateChannel):
-                self.state.run(ch, report, force_build)
+                if self.state.background and not wait:
+                    self.state.submit(ch, report, force_build)
+                else:
+                    self.state.run(ch, report, force_build)
             elif isinstance(ch, MessageChannel):
                 self.messages.run(ch, report, digest=digest, push=push)
         except PublisherError as exc:

@@ -1,10 +1,19 @@
 """State channels (feeds, screens): rebuild from the live set when it changes, and the live
-notices' attachment files beside them."""
+notices' attachment files beside them.
+
+Under ``publisher run`` a build goes on in a thread of its own (one per channel) and the pass
+does not wait for it: a screen loop of hundreds of slides takes seconds to draw, and a robot
+notice due meanwhile must still leave on time. A build asked for while one runs is remembered
+and run once when that one ends (builds coalesce; none is lost). The CLI and tests build in
+the pass, so they see the files when the pass returns.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from ..channel import AnyStateChannel
@@ -27,6 +36,70 @@ class StatePublisher:
         self._mismatches: set[tuple[str, str]] = set()  # (version, blob) already reported
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
+        # background builds (``publisher run``): the thread per channel, a build asked for
+        # while one runs, and the report of the last one that finished
+        self.background = False
+        self.on_built: Callable[[str, datetime | None], None] | None = None
+        self._threads: dict[str, threading.Thread] = {}
+        self._again: dict[str, bool] = {}
+        self._last: dict[str, ChannelReport] = {}
+
+    def submit(self, ch: AnyStateChannel, report: ChannelReport, force: bool) -> None:
+        """Start a build of ``ch`` in its own thread, or ask for one more after the running
+        one; fill ``report`` with what the last finished build did (its error, if any, so
+        /health still sees a channel that cannot publish)."""
+        with self._guard:
+            last = self._last.get(ch.name)
+            running = self._threads.get(ch.name)
+            if running is not None and running.is_alive():
+                self._again[ch.name] = True
+                report.note = "building"
+            else:
+                t = threading.Thread(
+                    target=self._background, args=(ch, force), name=f"build-{ch.name}", daemon=True
+                )
+                self._threads[ch.name] = t
+                t.start()
+        if last is not None:
+            report.skipped = last.skipped
+            report.built = last.built
+            report.changed_files = last.changed_files
+            report.outcomes = dict(last.outcomes)
+            last.outcomes.clear()  # counted once, in the pass that reports them
+            last.changed_files = 0
+        now = self.ctx.clock.now()
+        report.wake_at = _earliest(self.ctx.store.next_change(ch.name, now), ch.timed_state(now)[1])
+
+    def _background(self, ch: AnyStateChannel, force: bool) -> None:
+        while True:
+            report = ChannelReport(ch.name)
+            try:
+                self.run(ch, report, force)
+            except Exception as exc:  # a build thread never dies silently
+                log.exception("channel %s: build failed unexpectedly", ch.name)
+                report.skipped = f"error: {type(exc).__name__}: {redact(str(exc))}"
+            with self._guard:
+                previous = self._last.get(ch.name)
+                if previous is not None:  # not yet reported by a pass: keep the counts
+                    for k, v in previous.outcomes.items():
+                        report.outcomes[k] = report.outcomes.get(k, 0) + v
+                    report.changed_files += previous.changed_files
+                self._last[ch.name] = report
+                again = self._again.pop(ch.name, False)
+                if not again or self.ctx.stopping.is_set():
+                    self._threads.pop(ch.name, None)
+                    break
+            force = False
+        if self.on_built is not None:
+            self.on_built(ch.name, report.wake_at)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the builds in progress (stopping, tests); False if one still runs."""
+        with self._guard:
+            threads = list(self._threads.values())
+        for t in threads:
+            t.join(timeout)
+        return not any(t.is_alive() for t in threads)
 
     def run(self, ch: AnyStateChannel, report: ChannelReport, force: bool) -> None:
         # one build of a channel at a time in this process: a pass, a withdrawal from the
@@ -43,14 +116,22 @@ class StatePublisher:
         claimed = self.ctx.store.claim(ch.name, now, self.ctx.cfg.lease, 100_000, self.ctx.worker)
         live = self.ctx.store.live_versions(ch.name, now)
         alerts = self.ctx.store.alerts(now) if ch.shows_alerts else []
-        fingerprint = hashlib.sha256(
-            "\n".join(
-                [f"{lv.version.sha256}:{lv.previous_sha}" for lv in live]
-                + [f"alert:{a.id}:{a.until.isoformat()}" for a in alerts]
-            ).encode()
-        ).hexdigest()
+        timed_key, timed_wake = ch.timed_state(now)
+
+        def fingerprint_with(timed: str) -> str:
+            return hashlib.sha256(
+                "\n".join(
+                    [f"{lv.version.sha256}:{lv.previous_sha}" for lv in live]
+                    + [f"alert:{a.id}:{a.until.isoformat()}" for a in alerts]
+                    + ([f"timed:{timed}"] if timed else [])
+                ).encode()
+            ).hexdigest()
+
+        fingerprint = fingerprint_with(timed_key)
         # come back exactly when the live set changes by itself (a publish time, an expiry)
-        report.wake_at = self.ctx.store.next_change(ch.name, now)
+        # or the channel's output does (a screen's hours begin or end)
+        changes = self.ctx.store.next_change(ch.name, now)
+        report.wake_at = _earliest(changes, timed_wake)
         st = self.ctx.store.channel_state(ch.name)
         if not claimed and not force and st.build_fingerprint == fingerprint:
             return
@@ -75,7 +156,10 @@ class StatePublisher:
             return
         report.built = True
         report.changed_files = len(changed)
-        self.ctx.store.set_build(ch.name, fingerprint, now, changed)
+        # what the build itself learnt (the screen windows of the notices it laid out)
+        timed_key, timed_wake = ch.timed_state(now)
+        report.wake_at = _earliest(changes, timed_wake)
+        self.ctx.store.set_build(ch.name, fingerprint_with(timed_key), now, changed)
         if changed:
             log.info("channel %s: rebuilt, %d file(s) changed", ch.name, len(changed))
         in_build = {v.sha256 for v in views}
@@ -143,3 +227,8 @@ class StatePublisher:
                 raise NotApproved(f"{view.notice.id}: {a.href}: approved bytes are missing")
             out[f"{a.sha256[:16]}/{a.filename}"] = data
         return out
+
+
+def _earliest(*times: datetime | None) -> datetime | None:
+    known = [t for t in times if t is not None]
+    return min(known) if known else None

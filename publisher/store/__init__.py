@@ -21,6 +21,7 @@ from .rows import (
     NoticeRow,
     VersionRow,
 )
+from .screens import ScreenQueries
 from .versions import VersionQueries
 
 
@@ -33,6 +34,7 @@ class Store(
     MetricsQueries,
     AccountQueries,
     CatalogueQueries,
+    ScreenQueries,
 ):
     """All queries of the program, on one SQLAlchemy engine, one mixin per topic."""
 

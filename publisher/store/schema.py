@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -203,6 +204,40 @@ signage_alerts = Table(
     Column("created_by", Text, nullable=False, server_default=""),
     Column("cleared_at", UTCDateTime, nullable=True),
     Column("cleared_by", Text, nullable=True),
+)
+
+
+# players of the signage slideshow: the last heartbeat of each screen, and what it showed
+screens = Table(
+    "screens",
+    metadata,
+    Column("screen", String(64), primary_key=True),
+    Column("channel", String(100), nullable=False),
+    Column("profile", String(100), nullable=False),
+    Column("version", String(32), nullable=False, server_default=""),
+    Column("slide", String(200), nullable=False, server_default=""),
+    Column("width", Integer, nullable=False, server_default="0"),
+    Column("height", Integer, nullable=False, server_default="0"),
+    Column("address", String(64), nullable=False, server_default=""),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("silent_since", UTCDateTime, nullable=True),  # an operator was told at this time
+)
+
+plays = Table(
+    "plays",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("screen", String(64), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("profile", String(100), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("notice_id", String(100), nullable=False),
+    Column("page", Integer, nullable=False),
+    Column("shown_at", UTCDateTime, nullable=False),
+    Column("seconds", Float, nullable=False, server_default="0"),
+    Index("ix_plays_shown_at", "shown_at"),
+    Index("ix_plays_screen_shown", "screen", "shown_at"),
 )
 
 
