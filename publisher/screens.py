@@ -108,6 +108,8 @@ class Screens:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise BadHeartbeat("the heartbeat is not JSON") from None
+        except RecursionError:  # [[[[…]]]] nested deeper than the parser goes
+            raise BadHeartbeat("the heartbeat is nested too deeply") from None
         if not isinstance(data, dict):
             raise BadHeartbeat("the heartbeat is not a JSON object")
         name = _text(data.get("screen"), "screen", SCREEN_RE)

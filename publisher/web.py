@@ -33,6 +33,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -410,7 +411,8 @@ def site_app(
                 return _json({"ok": False, "error": "too large"}, 413)
         address = request.client.host if request.client else ""
         try:
-            return _json({"ok": True, **heartbeat(body, address)})
+            # the store is written in a worker thread: the event loop keeps serving files
+            return _json({"ok": True, **await run_in_threadpool(heartbeat, body, address)})
         except BadHeartbeat as exc:
             return _json({"ok": False, "error": str(exc)}, exc.status)
 

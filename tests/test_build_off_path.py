@@ -27,6 +27,9 @@ channels:
     options:
       profiles:
         - {{name: lobby, width: 1920, height: 1080, outputs: [png, manifest], max_slides: 20}}
+      # drawn in the bot's own process, beside the scheduler: the hard case (a pool of
+      # worker processes only makes the build shorter)
+      render_workers: 1
 routes:
   - {{categories: [zsks], channels: [screen]}}
   - {{categories: [xsgl], channels: [hook]}}

@@ -117,6 +117,7 @@ CHARTER = "\n\n".join(
 def _slides(profile_name: str, size: tuple[int, int]) -> dict[str, object]:
     """The golden slides: a 名单公示, a 章程 and an emergency alert, as laid out and drawn."""
     from bench.signage import SITE, view
+    from channels.signage.alerts import alert_slides
     from channels.signage.fonts import find_fonts
     from channels.signage.layout import Layout
     from channels.signage.options import Profile
@@ -143,7 +144,8 @@ def _slides(profile_name: str, size: tuple[int, int]) -> dict[str, object]:
             out[f"{profile_name}-{name}-{i}"] = draw(s, w, h, fonts)
     from bench.signage import NOW
 
-    alert = layout.alert_slides(
+    alert = alert_slides(
+        layout,
         "1", "因寒潮影响，明日（11月28日）全校停课一天，请师生注意防寒保暖。",
         NOW + timedelta(hours=8), NOW,
     )[0]  # fmt: skip

@@ -101,6 +101,8 @@ def test_a_heartbeat_is_recorded_with_what_the_screen_showed(site: Site) -> None
         (beat(plays=[["n1", 1, -5, 5]]), 400, "seconds ago"),
         (beat(plays=[["n1", 1, 5, 5]] * 501), 400, "at most 500"),
         (b"{" + b" " * MAX_BODY + b"}", 413, "bytes"),
+        (b"[" * 30000 + b"]" * 30000, 413, "bytes"),
+        (b'{"plays": ' + b"[" * 16000 + b"]" * 16000 + b"}", 400, "nested"),
     ],
 )
 def test_a_bad_heartbeat_is_refused_and_says_why(

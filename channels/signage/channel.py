@@ -15,9 +15,10 @@ from publisher.channel import ChannelOptions, StateChannel
 from publisher.errors import ChannelError
 from publisher.model import Alert, PublishedNotice
 
+from .alerts import alert_slides, off_air_slide, with_banner
 from .bundle import Bundle
 from .fonts import Fonts, find_fonts
-from .layout import Layout, Slide
+from .layout import Layout
 from .options import Profile, SignageOptions
 from .qr import qr_svg
 from .render import png, poster_pdf, poster_size
@@ -33,7 +34,8 @@ from .schedule import (
     screen_window,
     within_budget,
 )
-from .workers import Renderer
+from .slides import Slide
+from .workers import Renderer, release
 
 FAR_FUTURE = "9999-12-31T23:59:59+08:00"
 
@@ -111,6 +113,12 @@ class SignageChannel(StateChannel[SignageOptions]):
             self._renderer = Renderer(self.fonts, self.ctx.site.name, self.options.render_workers)
         return self._renderer
 
+    def close(self) -> None:
+        # stopping: the drawing pool's pending slides are cancelled, not drawn at exit
+        if self._renderer is not None:
+            release()
+        super().close()
+
     def set_alerts(self, alerts: Sequence[Alert]) -> None:
         self.alerts = list(alerts)
 
@@ -149,16 +157,19 @@ class SignageChannel(StateChannel[SignageOptions]):
         tz = self.ctx.site.timezone
         layout = self.layout(profile)
         alerts: list[Slide] = []
-        mine = [a for a in sorted(self.alerts, key=lambda a: a.id)
-                if not a.profiles or profile.name in a.profiles]  # fmt: skip
+        mine = [
+            a
+            for a in sorted(self.alerts, key=lambda a: a.id)
+            if not a.profiles or profile.name in a.profiles
+        ]
         for a in mine:
-            alerts += layout.alert_slides(
-                str(a.id), a.text, a.until.astimezone(tz), a.starts.astimezone(tz)
+            alerts += alert_slides(
+                layout, str(a.id), a.text, a.until.astimezone(tz), a.starts.astimezone(tz)
             )
         daypart = profile.daypart(tz)
         if not daypart.on_air(now):
             hours = describe(profile.hours, parse_weekdays(profile.weekdays))
-            return Loop([*alerts, layout.off_air_slide(profile.outside, hours)], [], False)
+            return Loop([*alerts, off_air_slide(layout, profile.outside, hours)], [], False)
         wanted = [
             v
             for v in live
@@ -177,8 +188,10 @@ class SignageChannel(StateChannel[SignageOptions]):
                 slides += self.notice_slides(profile, v)
             else:  # the newest alert across the foot of every notice slide while it holds
                 until = banner.until.astimezone(tz)
-                slides += [layout.with_banner(x, banner.text, until)
-                           for x in self.notice_slides(profile, v)]  # fmt: skip
+                slides += [
+                    with_banner(layout, x, banner.text, until)
+                    for x in self.notice_slides(profile, v)
+                ]
         return Loop(slides, dropped, True)
 
     def rotation(self, profile: Profile, live: Sequence[PublishedNotice]) -> list[Slide]:

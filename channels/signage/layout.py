@@ -13,9 +13,8 @@ The same layout feeds the PNG renderer and the HTML slideshow, so both show the 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 
 from PIL import ImageFont
@@ -28,108 +27,8 @@ from .fonts import Fonts, browser_metrics
 from .linebreak import break_paragraph
 from .options import Profile
 from .qr import QR_BORDER, qr_modules
-from .schedule import ALERT, priority, screen_window
-
-WHITE = "#ffffff"
-MUTED = "#9fb3c8"
-GOLD = "#ffd666"
-PANEL = "#133d66"
-RULE = "#3a6a99"
-NAVY = "#0b2a4a"
-
-
-@dataclass(frozen=True)
-class Line:
-    text: str
-    x: int
-    y: int  # where the text is drawn: the top of the font's ascender, as Pillow places it
-    size: int
-    bold: bool = False
-    color: str = WHITE
-    role: str = "body"  # kicker, title, label, fact, summary, heading, body, cell, footer, …
-    block: int = -1  # on body slides: which block of the body the line belongs to
-    row: int = -1  # in a table: which row (0: the header)
-
-
-@dataclass(frozen=True)
-class Box:
-    """A filled rectangle: fact panels, table rules and header rows."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-    fill: str
-    radius: int = 0
-
-
-@dataclass(frozen=True)
-class Icon:
-    """The warning sign of alerts: a triangle with an exclamation mark, as polygons, so the
-    PNG (Pillow) and the slideshow (SVG) draw the same shape without a font's symbol."""
-
-    x: int
-    y: int
-    size: int
-    color: str = "#ffd54a"
-    ink: str = "#8b0000"
-
-    def polygons(self) -> list[tuple[list[tuple[int, int]], str]]:
-        x, y, s = self.x, self.y, self.size
-
-        def at(fx: float, fy: float) -> tuple[int, int]:
-            return (round(x + s * fx), round(y + s * fy))
-
-        return [
-            ([at(0.5, 0.02), at(1.0, 0.92), at(0.0, 0.92)], self.color),
-            ([at(0.445, 0.3), at(0.555, 0.3), at(0.53, 0.64), at(0.47, 0.64)], self.ink),
-            ([at(0.445, 0.7), at(0.555, 0.7), at(0.555, 0.81), at(0.445, 0.81)], self.ink),
-        ]
-
-
-@dataclass(frozen=True)
-class Slide:
-    notice_id: str
-    sha256: str  # the version shown ("" for alerts)
-    page: int
-    pages: int
-    lines: tuple[Line, ...]
-    qr_url: str | None
-    qr_box: tuple[int, int, int] | None  # x, y, size of the code including its quiet zone
-    duration: float
-    valid_from: datetime | None
-    valid_until: datetime | None
-    priority: int = 0  # schedule.ALERT, PINNED, TIMED or DEFAULT
-    background: str = NAVY
-    text_chars: int = 0
-    source_url: str = ""
-    title: str = ""
-    boxes: tuple[Box, ...] = ()
-    kind: str = "poster"  # poster, body, more (全文请扫码), alert, off-air
-    icons: tuple[Icon, ...] = ()
-
-    def key(self, profile: Profile, fonts: Fonts) -> str:
-        """Everything the rendered pixels depend on: the name of the PNG file."""
-        h = hashlib.sha256()
-        h.update(
-            repr(
-                (
-                    2,  # the layout's generation: bump when drawing changes
-                    profile.width,
-                    profile.height,
-                    profile.png,  # a palette PNG is other pixels than an RGB one
-                    fonts.identity,
-                    self.background,
-                    self.qr_url,
-                    self.qr_box,
-                    self.boxes,
-                    self.icons,
-                )
-            ).encode()
-        )
-        for ln in self.lines:
-            h.update(repr((ln.text, ln.x, ln.y, ln.size, ln.bold, ln.color)).encode())
-        return h.hexdigest()[:20]
+from .schedule import priority, screen_window
+from .slides import GOLD, MUTED, PANEL, RULE, WHITE, Box, Line, Page, Slide
 
 
 class Measure:
@@ -146,16 +45,6 @@ class Measure:
             if len(self._cache) < 50_000:
                 self._cache[s] = w
         return w
-
-
-@dataclass
-class _Page:
-    """Body slides being filled: one list of lines and boxes per page."""
-
-    lines: list[Line] = field(default_factory=list)
-    boxes: list[Box] = field(default_factory=list)
-    chars: int = 0
-    points_to_qr: bool = False  # says 请扫码 (a summarised table): show the code if it fits
 
 
 class Layout:
@@ -212,12 +101,12 @@ class Layout:
         ascent, descent = browser_metrics(face, size)
         return pillow_ascent - ascent, ascent + descent
 
-    def _line(self, text: str, x: int, ink_top: int, size: int, bold: bool, color: str,
+    def line_at(self, text: str, x: int, ink_top: int, size: int, bold: bool, color: str,
               role: str) -> Line:  # fmt: skip
         """A line whose ink starts at ``ink_top``."""
         return Line(text, x, ink_top - self.ink(size, bold)[0], size, bold, color, role)
 
-    def _wrap(self, text: str, size: int, bold: bool, limit: float) -> list[str]:
+    def wrap(self, text: str, size: int, bold: bool, limit: float) -> list[str]:
         return [ln.rstrip() for ln in break_paragraph(text, self.measure(size, bold), limit)]
 
     def step(self, size: int, factor: float = 1.5) -> int:
@@ -290,7 +179,7 @@ class Layout:
         body_text = plain_text(n.body)
         skip = min(whole, opening)
         rest = blocks[skip:]
-        pages: list[_Page] = self._flow(rest, n.title, skip) if rest else []
+        pages: list[Page] = self._flow(rest, n.title, skip) if rest else []
         more = False
         room = self.p.max_slides - 1
         summarise: set[int] = set()
@@ -321,24 +210,24 @@ class Layout:
             title=title,
             priority=priority(n),
         )
-        slides = [self._finish(poster, 1, total, "poster", v.url, common)]
+        slides = [self.finish(poster, 1, total, "poster", v.url, common)]
         for i, page in enumerate(pages, 2):
             slides.append(
-                self._finish(page, i, total, "body", v.url if page.points_to_qr else None, common)
+                self.finish(page, i, total, "body", v.url if page.points_to_qr else None, common)
             )
         if more:
-            slides.append(self._finish(self._more(len(body_text)), total, total, "more",
+            slides.append(self.finish(self._more(len(body_text)), total, total, "more",
                                        v.url, common))  # fmt: skip
         return slides
 
-    def _finish(
-        self, page: _Page, i: int, total: int, kind: str, url: str | None, common: dict[str, object]
+    def finish(
+        self, page: Page, i: int, total: int, kind: str, url: str | None, common: dict[str, object]
     ) -> Slide:
         lines = list(page.lines)
         footer = self.site_name + (f" · {i}/{total}" if total > 1 else "")
         lines.append(
-            self._line(
-                footer, self.left, self.bottom - self._ink_h(self.footer), self.footer, False,
+            self.line_at(
+                footer, self.left, self.bottom - self.ink_height(self.footer), self.footer, False,
                 "#f3c4c4" if kind == "alert" else MUTED, "footer",
             )
         )  # fmt: skip
@@ -378,10 +267,10 @@ class Layout:
         x, y, side = qr
         caption = "扫码查看全文"
         w = self.measure(self.facts)(caption)
-        return self._line(caption, round(x + (side - w) / 2), y + side + self.gap // 2,
+        return self.line_at(caption, round(x + (side - w) / 2), y + side + self.gap // 2,
                           self.facts, False, GOLD, "qr-caption")  # fmt: skip
 
-    def _ink_h(self, size: int, bold: bool = False) -> int:
+    def ink_height(self, size: int, bold: bool = False) -> int:
         top, bottom = self.ink(size, bold)
         return bottom - top
 
@@ -425,20 +314,20 @@ class Layout:
         facts: list[tuple[str, str]],
         summary: list[str],
         kicker: str,
-    ) -> tuple[_Page, int]:
+    ) -> tuple[Page, int]:
         """The poster, and how many paragraphs of ``summary`` it shows whole."""
         width, bottom = self._text_column()
-        page = _Page()
+        page = Page()
         y = self.top
         kicker = kicker or self.site_name
-        page.lines.append(self._line(kicker, self.left, y, self.label, False, MUTED, "kicker"))
+        page.lines.append(self.line_at(kicker, self.left, y, self.label, False, MUTED, "kicker"))
         y += self.block_height(1, self.label) + self.gap
         # the largest title size that takes at most three lines and leaves room for the facts
         facts_h = self._facts_height(facts, width)
-        size, lines = self.poster_title, self._wrap(title, self.poster_title, True, width)
+        size, lines = self.poster_title, self.wrap(title, self.poster_title, True, width)
         floor = max(12, round(self.body * 0.8))
         while size > floor:
-            lines = self._wrap(title, size, True, width)
+            lines = self.wrap(title, size, True, width)
             h = self.block_height(len(lines), size, 1.25, True)
             if len(lines) <= 3 and y + h + self.gap + facts_h <= bottom:
                 break
@@ -446,16 +335,16 @@ class Layout:
         # a title too long for three lines: smaller still, never cut, until it fits; the
         # facts give way last (they are on the notice's page too)
         while size > 12:
-            lines = self._wrap(title, size, True, width)
+            lines = self.wrap(title, size, True, width)
             if y + self.block_height(len(lines), size, 1.25, True) + self.gap + facts_h <= bottom:
                 break
             if facts and size <= floor:
                 facts, facts_h = [], 0
                 continue
             size = max(12, int(size * 0.94))
-        lines = self._wrap(title, size, True, width)
+        lines = self.wrap(title, size, True, width)
         for t in lines:
-            page.lines.append(self._line(t, self.left, y, size, True, WHITE, "title"))
+            page.lines.append(self.line_at(t, self.left, y, size, True, WHITE, "title"))
             y += self.step(size, 1.25)
         y += self.block_height(1, size, 1.25, True) - self.step(size, 1.25) + self.gap
         page.chars += len(title)
@@ -469,7 +358,7 @@ class Layout:
             chosen: list[list[str]] = []
             used, whole = 0, 0
             for j, paragraph in enumerate(summary):
-                lines = self._wrap(paragraph, size, False, width)
+                lines = self.wrap(paragraph, size, False, width)
                 h = self.block_height(len(lines), size) + (para_gap if chosen else 0)
                 if used + h <= room:
                     chosen.append(lines)
@@ -479,7 +368,7 @@ class Layout:
                 if not chosen:  # the opening sentences of a long first paragraph
                     text, part = "", []
                     for sentence in sentences(paragraph):
-                        candidate = self._wrap(text + sentence, size, False, width)
+                        candidate = self.wrap(text + sentence, size, False, width)
                         if self.block_height(len(candidate), size) > room:
                             break
                         text, part = text + sentence, candidate
@@ -492,7 +381,7 @@ class Layout:
             if k:
                 y += para_gap
             for t in lines:
-                page.lines.append(self._line(t, self.left, y, size, False, WHITE, "summary"))
+                page.lines.append(self.line_at(t, self.left, y, size, False, WHITE, "summary"))
                 y += self.step(size)
                 page.chars += len(t)
         return page, whole
@@ -503,7 +392,7 @@ class Layout:
 
     def _fact_block(self, label: str, value: str, w: int) -> tuple[int, list[str]]:
         pad = round(self.label * 0.6)
-        lines = self._wrap(value, self.facts, True, w - 2 * pad)
+        lines = self.wrap(value, self.facts, True, w - 2 * pad)
         h = (
             pad
             + self.block_height(1, self.label)
@@ -522,7 +411,7 @@ class Layout:
         rows = [heights[i : i + cols] for i in range(0, len(heights), cols)]
         return sum(max(r) for r in rows) + self.gap * len(rows)
 
-    def _facts(self, page: _Page, facts: list[tuple[str, str]], y: int, width: int) -> int:
+    def _facts(self, page: Page, facts: list[tuple[str, str]], y: int, width: int) -> int:
         if not facts:
             return y
         cols = self._fact_columns(len(facts), width)
@@ -536,28 +425,30 @@ class Layout:
                 x = self.left + c * (w + self.gap)
                 page.boxes.append(Box(x, y, w, h, PANEL, round(self.label * 0.3)))
                 ly = y + pad
-                page.lines.append(self._line(label, x + pad, ly, self.label, False, GOLD, "label"))
+                page.lines.append(
+                    self.line_at(label, x + pad, ly, self.label, False, GOLD, "label")
+                )
                 ly += self.block_height(1, self.label) + round(self.label * 0.5)
                 for t in lines:
-                    page.lines.append(self._line(t, x + pad, ly, self.facts, True, WHITE, "fact"))
+                    page.lines.append(self.line_at(t, x + pad, ly, self.facts, True, WHITE, "fact"))
                     ly += self.step(self.facts, 1.3)
                 page.chars += len(label) + sum(len(t) for t in lines)
             y += h + self.gap
         return y
 
-    def _more(self, chars: int) -> _Page:
-        page = _Page()
+    def _more(self, chars: int) -> Page:
+        page = Page()
         big = round(self.poster_title * 1.2)
         y = self.top + self.gap
         text = "全文请扫码"
         w = self.measure(big, True)(text)
-        page.lines.append(self._line(text, round(self.left + (self.width - w) / 2), y, big, True,
+        page.lines.append(self.line_at(text, round(self.left + (self.width - w) / 2), y, big, True,
                                      WHITE, "more"))  # fmt: skip
         y += self.block_height(1, big, 1.0, True) + self.gap
         note = f"本事项全文约 {chars} 字，请用手机扫描下方二维码阅读"
-        for t in self._wrap(note, self.facts, False, self.width):
+        for t in self.wrap(note, self.facts, False, self.width):
             tw = self.measure(self.facts)(t)
-            page.lines.append(self._line(t, round(self.left + (self.width - tw) / 2), y,
+            page.lines.append(self.line_at(t, round(self.left + (self.width - tw) / 2), y,
                                          self.facts, False, MUTED, "more-note"))  # fmt: skip
             y += self.step(self.facts)
         page.chars += len(text) + len(note)
@@ -570,8 +461,8 @@ class Layout:
         size = self.facts
         lines = []
         y = self.top
-        for t in self._wrap(display_quotes(title), size, True, self.width):
-            lines.append(self._line(t, self.left, y, size, True, MUTED, "running-head"))
+        for t in self.wrap(display_quotes(title), size, True, self.width):
+            lines.append(self.line_at(t, self.left, y, size, True, MUTED, "running-head"))
             y += self.step(size, 1.3)
         y += self.block_height(1, size, 1.3, True) - self.step(size, 1.3)
         return lines, y + self.gap
@@ -582,7 +473,7 @@ class Layout:
         title: str,
         first: int = 0,
         summarise: frozenset[int] | set[int] = frozenset(),
-    ) -> list[_Page]:
+    ) -> list[Page]:
         """Body slides of ``blocks`` (the body's from the ``first``-th on); the tables of
         ``summarise`` (block numbers) as one line that says how many rows they have."""
         head, body_top = self._running_head(title)
@@ -601,127 +492,6 @@ class Layout:
             else:
                 flow.table(block)
         return [p for p in flow.pages if p.lines]
-
-    # ---------------------------------------------------------------- alerts
-
-    def alert_slides(
-        self, alert_id: str, text: str, until: datetime, starts: datetime
-    ) -> list[Slide]:
-        page = _Page()
-        head = "紧急通知"
-        size = round(self.poster_title * 0.9)
-        hw = self.measure(size, True)(head)
-        y = self.top
-        # the warning sign before the head, the pair centred
-        ink_h = self._ink_h(size, True)
-        icon_side = round(ink_h * 1.25)
-        x0 = round(self.left + (self.width - hw - icon_side - self.gap) / 2)
-        icon = Icon(x0, y - round((icon_side - ink_h) / 2), icon_side)
-        page.lines.append(self._line(head, x0 + icon_side + self.gap, y, size, True, "#ffe08a",
-                                     "alert-head"))  # fmt: skip
-        y += self.block_height(1, size, 1.0, True) + self.gap * 2
-        until_text = f"有效期至 {until.year}年{until.month}月{until.day}日 {until:%H:%M}"
-        bottom = self.bottom - self.footer * 2 - self.block_height(1, self.facts) - self.gap
-        # the largest size at which the text fits between the head and the end time
-        big = round(self.p.short * 0.11)
-        while big > self.body:
-            lines = self._wrap(display_quotes(text), big, True, self.width)
-            if y + self.block_height(len(lines), big, 1.3, True) <= bottom:
-                break
-            big = int(big * 0.94)
-        lines = self._wrap(display_quotes(text), big, True, self.width)
-        block_h = self.block_height(len(lines), big, 1.3, True)
-        y += max(0, (bottom - y - block_h) // 2)
-        for t in lines:
-            w = self.measure(big, True)(t)
-            page.lines.append(self._line(t, round(self.left + (self.width - w) / 2), y, big,
-                                         True, WHITE, "alert"))  # fmt: skip
-            y += self.step(big, 1.3)
-        uw = self.measure(self.facts)(until_text)
-        page.lines.append(self._line(until_text, round(self.left + (self.width - uw) / 2),
-                                     bottom + self.gap, self.facts, False, "#ffe08a",
-                                     "alert-until"))  # fmt: skip
-        page.chars = len(text)
-        slide = self._finish(
-            page,
-            1,
-            1,
-            "alert",
-            None,
-            dict(
-                notice_id=f"alert-{alert_id}",
-                sha256="",
-                pages=1,
-                valid_from=starts,
-                valid_until=until,
-                source_url="",
-                title="紧急通知",
-            ),
-        )
-        return [replace(slide, priority=ALERT, background="#8b0000", icons=(icon,))]
-
-    def with_banner(self, slide: Slide, text: str, until: datetime) -> Slide:
-        """A notice slide with the alert across its foot (``alert_mode: first``): a red band
-        with the sign and the alert in one line, over the footer, inside the safe area."""
-        size = round(self.footer * 1.1)
-        band_top = self.bottom - self.footer * 2 + self.footer // 4
-        band = Box(self.left, band_top, self.width, self.bottom - band_top, "#8b0000",
-                   radius=round(self.footer * 0.3))  # fmt: skip
-        ink_h = self._ink_h(size, True)
-        text_top = band_top + (band.h - ink_h) // 2
-        icon_side = round(ink_h * 1.3)
-        pad = round(self.footer * 0.5)
-        icon = Icon(self.left + pad, band_top + (band.h - icon_side) // 2, icon_side)
-        x = self.left + pad + icon_side + pad
-        room = self.right - pad - x
-        tail = f"（至 {until.month}月{until.day}日 {until:%H:%M}）"
-        words = display_quotes(" ".join(text.split()))
-        line = f"紧急通知：{words}{tail}"
-        measure = self.measure(size, True)
-        while measure(line) > room and len(words) > 1:  # shorten the alert, keep the end time
-            words = words[:-1]
-            line = f"紧急通知：{words}…{tail}"
-        lines = [ln for ln in slide.lines if ln.role != "footer"]
-        lines.append(self._line(line, x, text_top, size, True, WHITE, "banner"))
-        return replace(
-            slide,
-            lines=tuple(lines),
-            boxes=(*slide.boxes, band),
-            icons=(*slide.icons, icon),
-            valid_until=min(x for x in (slide.valid_until, until) if x is not None),
-        )
-
-    # ---------------------------------------------------------------- off air
-
-    def off_air_slide(self, style: str, note: str) -> Slide:
-        """Outside the profile's hours: black, or the site's name and the hours, quietly."""
-        lines: list[Line] = []
-        if style == "screensaver":
-            size = round(self.poster_title * 0.7)
-            w = self.measure(size, True)(self.site_name)
-            h = self.block_height(1, size, 1.0, True)
-            y = self.top + (self.bottom - self.top - h) // 2 - self.facts
-            lines.append(self._line(self.site_name, round(self.left + (self.width - w) / 2), y,
-                                    size, True, MUTED, "title"))  # fmt: skip
-            nw = self.measure(self.facts)(note)
-            lines.append(self._line(note, round(self.left + (self.width - nw) / 2),
-                                    y + h + self.gap * 2, self.facts, False, RULE,
-                                    "footer"))  # fmt: skip
-        return Slide(
-            notice_id="off-air",
-            sha256="",
-            page=1,
-            pages=1,
-            lines=tuple(lines),
-            qr_url=None,
-            qr_box=None,
-            duration=60.0,
-            valid_from=None,
-            valid_until=None,
-            background="#000000" if style == "blank" else NAVY,
-            title="休息时段",
-            kind="off-air",
-        )
 
 
 class _Flow:
@@ -744,7 +514,7 @@ class _Flow:
         self.columns = columns
         self.col_w = col_w
         self.col_gap = col_gap
-        self.pages: list[_Page] = []
+        self.pages: list[Page] = []
         self.col = columns  # forces a new page on first use
         self.y = top
         self.size = layout.body
@@ -768,7 +538,7 @@ class _Flow:
     def next_column(self) -> None:
         self.col += 1
         if self.col >= self.columns:
-            page = _Page()
+            page = Page()
             page.lines.extend(self.head)
             self.pages.append(page)
             self.col = 0
@@ -779,7 +549,7 @@ class _Flow:
             self.next_column()
 
     @property
-    def page(self) -> _Page:
+    def page(self) -> Page:
         return self.pages[-1]
 
     def space(self, gap: int) -> None:
@@ -795,14 +565,14 @@ class _Flow:
             if lead and t.startswith(lead):
                 # 第一条 drawn bold in gold, the rest of the line after it
                 lw = round(L.measure(size, True)(lead))
-                self.add(L._line(lead, self.x, self.y, size, True, GOLD, "lead"))
+                self.add(L.line_at(lead, self.x, self.y, size, True, GOLD, "lead"))
                 rest = t[len(lead) :]
                 if rest:
-                    self.add(L._line(rest, self.x + lw, self.y, size, False, WHITE, role))
+                    self.add(L.line_at(rest, self.x + lw, self.y, size, False, WHITE, role))
                 lead = ""
             else:
                 color = GOLD if role == "heading" else WHITE
-                self.add(L._line(t, self.x, self.y, size, bold, color, role))
+                self.add(L.line_at(t, self.x, self.y, size, bold, color, role))
             self.y += L.step(size)
             self.page.chars += len(t)
         # the last line's box ends at its ink, not at a full line step
@@ -818,16 +588,16 @@ class _Flow:
         the text after them must fit below it, or it starts the next slide."""
         L = self.L
         self.ensure()
-        lines = L._wrap(block.text, L.heading, True, self.col_w)
+        lines = L.wrap(block.text, L.heading, True, self.col_w)
         h = self.lines_height(len(lines), L.heading)
         follow = 0
         for nxt in after:
             if isinstance(nxt, Heading):
-                n = len(L._wrap(nxt.text, L.heading, True, self.col_w))
+                n = len(L.wrap(nxt.text, L.heading, True, self.col_w))
                 follow += round(L.gap * 1.5) + self.lines_height(n, L.heading)
                 continue
             if isinstance(nxt, Para):
-                n = len(L._wrap(nxt.bullet + nxt.text, self.size, False, self.col_w))
+                n = len(L.wrap(nxt.bullet + nxt.text, self.size, False, self.col_w))
                 follow += L.gap + self.lines_height(min(2, n), self.size)
             else:
                 follow += L.gap + 2 * L.step(self.size) * 2  # a header row and a row
@@ -846,7 +616,7 @@ class _Flow:
         lead = block.lead
         while parts:
             gap = 0 if self.fresh else L.gap
-            whole = L._wrap("".join(parts), self.size, False, self.col_w)
+            whole = L.wrap("".join(parts), self.size, False, self.col_w)
             if gap + self.lines_height(len(whole), self.size) <= self.room:
                 self.y += gap
                 self.put(whole, self.size, False, "body", lead)
@@ -854,14 +624,14 @@ class _Flow:
             # the most sentences that fit, leaving two lines or more on each side
             best = 0
             for k in range(1, len(parts)):
-                first = L._wrap("".join(parts[:k]), self.size, False, self.col_w)
+                first = L.wrap("".join(parts[:k]), self.size, False, self.col_w)
                 if gap + self.lines_height(len(first), self.size) > self.room:
                     break
-                rest = L._wrap("".join(parts[k:]), self.size, False, self.col_w)
+                rest = L.wrap("".join(parts[k:]), self.size, False, self.col_w)
                 if len(first) >= 2 and len(rest) >= 2:
                     best = k
             if best:
-                first = L._wrap("".join(parts[:best]), self.size, False, self.col_w)
+                first = L.wrap("".join(parts[:best]), self.size, False, self.col_w)
                 self.y += gap
                 self.put(first, self.size, False, "body", lead)
                 parts = parts[best:]
@@ -874,7 +644,7 @@ class _Flow:
             # one sentence taller than a whole slide: it has to break between lines
             joined = "".join(parts)
             raw = break_paragraph(joined, L.measure(self.size), self.col_w)
-            fit = max(2, (self.room - L._ink_h(self.size)) // L.step(self.size) + 1)
+            fit = max(2, (self.room - L.ink_height(self.size)) // L.step(self.size) + 1)
             if len(raw) - fit == 1:
                 fit -= 1  # never a lone line on the next slide
             taken = raw[:fit]
@@ -959,7 +729,7 @@ class _Flow:
             cy = self.y + pad
             for t in lines:
                 color = GOLD if bold else WHITE
-                self.add(L._line(t, x + pad, cy, size, bold, color, "cell"), row)
+                self.add(L.line_at(t, x + pad, cy, size, bold, color, "cell"), row)
                 cy += L.step(size, 1.3)
                 self.page.chars += len(t)
             x += w

@@ -10,9 +10,9 @@ import png as pypng  # type: ignore[import-untyped]
 from PIL import Image, ImageDraw
 
 from .fonts import Fonts
-from .layout import Slide
 from .options import Profile
 from .qr import qr_image
+from .slides import Slide
 
 A4 = (1240, 1754)  # 150 dpi
 A3 = (1754, 2480)

@@ -19,15 +19,17 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from publisher.errors import ChannelError
 from publisher.model import PublishedNotice
 
 from .fonts import Fonts
-from .layout import Layout, Slide
+from .layout import Layout
 from .options import Profile
 from .render import png
+from .slides import Slide
 
 log = logging.getLogger("publisher.signage")
 
@@ -73,6 +75,16 @@ def _pool(workers: int) -> Executor:
         return _pools[workers]
 
 
+def release() -> None:
+    """Stop every pool: slides not started are cancelled (stopping the bot; the next build
+    starts a pool again)."""
+    with _pools_guard:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _drop(workers: int) -> None:
     with _pools_guard:
         pool = _pools.pop(workers, None)
@@ -108,6 +120,8 @@ class Renderer:
             except BrokenProcessPool:
                 log.warning("signage: a layout worker died; laying out in process")
                 _drop(self.workers)
+            except CancelledError:
+                raise ChannelError("laying out was stopped (the bot is stopping)") from None
         return [layout.notice_slides(v) for v in views]
 
     def draw(self, profile: Profile, slides: Sequence[Slide]) -> list[bytes]:
@@ -119,4 +133,6 @@ class Renderer:
             except BrokenProcessPool:
                 log.warning("signage: a drawing worker died; drawing in process")
                 _drop(self.workers)
+            except CancelledError:
+                raise ChannelError("drawing was stopped (the bot is stopping)") from None
         return [_draw(j) for j in jobs]
