@@ -6,9 +6,30 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from . import catalogue, console, core, feeds, instances, review, robots, signage
+
+Row = tuple[str, float, str, float, str]
+
+
+def line(row: Row, width: int = 0) -> str:
+    name, value, baseline_name, baseline, unit = row
+    return (
+        f"{name:<{width}}  {value:9.3f} {unit}   baseline ({baseline_name}) "
+        f"{baseline:9.3f} {unit}   ratio {value / baseline:6.2f}×"
+    )
+
+
+def figures(fn: Callable[..., list[Row]], *args: Any, **kw: Any) -> list[Row]:
+    """Run one group and print its figures at once: a later group that fails (or a long run
+    that is stopped) does not take the earlier figures with it."""
+    rows = fn(*args, **kw)
+    for row in rows:
+        print("# " + line(row), flush=True)
+    return rows
 
 
 def main() -> int:
@@ -48,34 +69,31 @@ def main() -> int:
     print(f"# {platform.node()} · {platform.machine()} · Python {sys.version.split()[0]}")
     rows = []
     if "core" in groups:
-        rows += core.run(args.notices, args.repeat)
+        rows += figures(core.run, args.notices, args.repeat)
     if "review" in groups:
-        rows += review.review_figures(args.repeat)
+        rows += figures(review.review_figures, args.repeat)
     if "feeds" in groups:
-        rows += feeds.rebuild_figures(args.feed_notices, args.repeat)
+        rows += figures(feeds.rebuild_figures, args.feed_notices, args.repeat)
     if "serving" in groups:
-        rows += feeds.serving_figures(args.feed_notices)
+        rows += figures(feeds.serving_figures, args.feed_notices)
     if "robots" in groups:
-        rows += robots.fanout()
-        rows += robots.sustained()
+        rows += figures(robots.fanout)
+        rows += figures(robots.sustained)
     if "signage" in groups:
-        rows += signage.render_figures()
-        rows += signage.export_figures(args.notices)
-        rows += signage.rebuild_lag_figures(args.notices)
+        rows += figures(signage.render_figures)
+        rows += figures(signage.export_figures, args.notices)
+        rows += figures(signage.rebuild_lag_figures, args.notices)
     if "console" in groups:
-        rows += console.console_figures()
+        rows += figures(console.console_figures)
     if "catalogue" in groups:
-        rows += catalogue.catalogue_figures()
+        rows += figures(catalogue.catalogue_figures)
     if "instances" in groups:
-        rows += instances.scaling_figures()
-        rows += instances.lag_figures()
-        rows += instances.lag_figures(serve=True)
+        rows += figures(instances.scaling_figures)
+        rows += figures(instances.lag_figures)
+        rows += figures(instances.lag_figures, serve=True)
     width = max(len(r[0]) for r in rows)
-    for name, value, baseline_name, baseline, unit in rows:
-        print(
-            f"{name:<{width}}  {value:9.3f} {unit}   baseline ({baseline_name}) "
-            f"{baseline:9.3f} {unit}   ratio {value / baseline:6.2f}×"
-        )
+    for row in rows:
+        print(line(row, width))
     return 0
 
 

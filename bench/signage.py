@@ -239,7 +239,7 @@ def export_figures(notices: int = 1000) -> list[Row]:
     return rows
 
 
-LAG_CONFIG = """\\
+LAG_CONFIG = """\
 site: {{name: 基准, school_name: 基准示范大学, base_url: "http://127.0.0.1:8080"}}
 store: {{url: "sqlite:///{root}/bench.db"}}
 output: {{folder: public}}
@@ -279,21 +279,22 @@ def rebuild_lag_figures(notices: int = 1000, robots: int = 40) -> list[Row]:
             old = datetime.now(TZ) - timedelta(hours=1)
             for i in range(notices):
                 (items / f"s{i:04d}.md").write_text(
-                    f"---\\nid: s{i:04d}\\ntitle: 基准示范大学第{i}号公开事项\\ncategory: zsks\\n"
-                    f"item: 7\\ndepartment: 招生就业处\\nsummary: 摘要\\n"
-                    f"publish_at: {old.isoformat()}\\n---\\n{TEXT * (1 + i % 3)}\\n",
+                    f"---\nid: s{i:04d}\ntitle: 基准示范大学第{i}号公开事项\ncategory: zsks\n"
+                    f"item: 7\ndepartment: 招生就业处\nsummary: 摘要\n"
+                    f"publish_at: {old.isoformat()}\n---\n{TEXT * (1 + i % 3)}\n",
                     "utf-8",
                 )
             with Publisher(load_settings(root / "config.yaml")) as app:
                 approve_everything(app, "基准")
-            first = (datetime.now(TZ) + timedelta(seconds=20)).replace(microsecond=0)
+            # after the second approval (every notice again, ~20 s) and the start: mid-export
+            first = (datetime.now(TZ) + timedelta(seconds=45)).replace(microsecond=0)
             due = {}
             for j in range(robots):
                 at = first + timedelta(seconds=2 * j)
                 due[f"r{j:03d}"] = at
                 (items / f"r{j:03d}.md").write_text(
-                    f"---\\nid: r{j:03d}\\ntitle: 第{j}号提醒\\ncategory: xsgl\\nitem: 36\\n"
-                    f"department: 学生处\\npublish_at: {at.isoformat()}\\n---\\n请按时报送。\\n",
+                    f"---\nid: r{j:03d}\ntitle: 第{j}号提醒\ncategory: xsgl\nitem: 36\n"
+                    f"department: 学生处\npublish_at: {at.isoformat()}\n---\n请按时报送。\n",
                     "utf-8",
                 )
             with Publisher(load_settings(root / "config.yaml")) as app:

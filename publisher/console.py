@@ -20,7 +20,7 @@ import io
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -638,6 +638,49 @@ def console_app(app: Publisher) -> ASGIApp:
         n = app.alerts.take_down([int(request.path_params["aid"])], account.name)
         return RedirectResponse(f"{PREFIX}/alerts?done={quote(f'已撤下 {n} 条')}", 303)
 
+    # ---------------------------------------------------------------- screens (players)
+
+    def screens_page(request: Request, status: int = 200, error: str = "") -> HTMLResponse:
+        today = app.clock.now().astimezone(tz).date()
+        return page(
+            request,
+            "screens.html",
+            status,
+            screens=app.screens.health(),
+            enabled=app.screens.enabled,
+            since=(today - timedelta(days=30)).isoformat(),
+            until=today.isoformat(),
+            error=error,
+        )
+
+    @requires("view")
+    async def screens(request: Request) -> Response:
+        """Each screen's last heartbeat and version, and the proof-of-play download."""
+        return screens_page(request)
+
+    @requires("view")
+    async def plays_csv(request: Request) -> Response:
+        q = request.query_params
+        try:
+            since = date.fromisoformat(q.get("since", ""))
+            until = date.fromisoformat(q.get("until", ""))
+        except ValueError:
+            return screens_page(request, 400, "请填写起止日期，如 2026-11-01。")
+        if until < since:
+            return screens_page(request, 400, "结束日期早于开始日期。")
+        screen = q.get("screen") or None
+        text = app.screens.plays_csv(
+            datetime.combine(since, datetime.min.time(), tz),
+            datetime.combine(until + timedelta(days=1), datetime.min.time(), tz),
+            screen,
+        )
+        name = f"plays-{since.isoformat()}-{until.isoformat()}.csv"
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
     # ---------------------------------------------------------------- writing
 
     writer = NoticeWriter(app.settings.items_dir, app.settings.base_dir, app.settings.catalogue, tz)
@@ -846,6 +889,8 @@ def console_app(app: Publisher) -> ASGIApp:
             Route("/calendar", calendar, methods=["GET"]),
             Route("/coverage", coverage, methods=["GET"]),
             Route("/alerts", alerts, methods=["GET"]),
+            Route("/screens", screens, methods=["GET"]),
+            Route("/screens/plays.csv", plays_csv, methods=["GET"]),
             Route("/alerts", alert_post, methods=["POST"]),
             Route("/alerts/{aid:int}/clear", alert_clear, methods=["POST"]),
             Route("/channels/{name}/retry", retry, methods=["POST"]),

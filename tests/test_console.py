@@ -418,3 +418,25 @@ def test_a_bad_form_value_is_a_clear_error_not_a_crash(site: Site) -> None:
         r = client.post("/admin/new", data={**form, "workdays": "5", "publish_at": "明天"})
         assert r.status_code == 422 and "cannot read the time" in r.text
         assert not (site.root / "items" / "2027-x.md").exists()
+
+
+def test_the_screens_page_and_the_proof_of_play_download(site: Site) -> None:
+    import json as _json
+
+    with serving(site) as (app, client):
+        Accounts(app.store, app.clock).add("王芳", ("viewer",), "correct-horse-4", "test")
+        assert login(client, "王芳", "correct-horse-4") == 303
+        assert "还没有屏幕报告" in client.get("/admin/screens").text
+        beat = {"screen": "lobby-1", "channel": "screen", "profile": "landscape",
+                "version": "", "plays": [["n1", 1, 20, 12.5]]}  # fmt: skip
+        app.screens.record(_json.dumps(beat).encode(), "10.0.0.8")
+        page = client.get("/admin/screens").text
+        assert "lobby-1" in page and "landscape" in page and "正常" in page
+        today = site.clock.now().date().isoformat()
+        r = client.get(f"/admin/screens/plays.csv?since={today}&until={today}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        assert "attachment" in r.headers["content-disposition"]
+        rows = r.text.lstrip("\ufeff").splitlines()
+        assert rows[0].startswith("shown_at,screen") and rows[1].split(",")[5] == "n1"
+        r = client.get("/admin/screens/plays.csv?since=yesterday&until=")
+        assert r.status_code == 400 and "起止日期" in r.text

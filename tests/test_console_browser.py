@@ -82,6 +82,7 @@ def test_two_reviewers_pass_a_finding_and_sign_off_in_the_browser(
                     "/admin/channels",
                     "/admin/?state=待审",
                     "/admin/alerts",
+                    "/admin/screens",
                     "/admin/notices/n1/push",
                     "/admin/notices/n1/channels/group",
                     "/admin/notices/n1/channels/feed",

@@ -293,3 +293,52 @@ def test_one_build_of_a_channel_at_a_time_whoever_asks(site: Site) -> None:
         for t in threads:
             t.join()
     assert most == 1
+
+
+def test_background_builds_coalesce_and_report_their_errors(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from publisher.errors import ChannelError
+
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+        feed = app.channels["feed"]
+        real = feed.build
+        gate = threading.Event()
+        calls: list[int] = []
+        fail = False
+
+        def slow_build(live: Any) -> list[str]:
+            calls.append(len(live))
+            gate.wait(10)
+            if fail:
+                raise ChannelError("disk full")
+            return real(live)
+
+        monkeypatch.setattr(feed, "build", slow_build)
+        app.engine.state.background = True
+        first = app.tick()  # starts the build and returns at once
+        assert "feed" in first.channels and not first.channels["feed"].built
+        assert calls == [1]
+        site.write("n2", title="第二条")
+        approve(app, "n2")  # while the first build runs
+        for _ in range(3):  # asked again while it runs: one more build, not three
+            assert app.tick().channels["feed"].note == "building"
+        gate.set()
+        assert app.engine.state.wait(10)
+        assert calls == [1, 2]  # the build after it has the notice approved meanwhile
+        assert "第二条" in site.out("feeds/all.rss.xml").read_text("utf-8")
+        report = app.tick().channels["feed"]  # the finished builds are reported once
+        assert report.built
+        gate.clear()
+        fail = True
+        app.engine.state.wait(0)
+        app.tick(force_build=True)
+        gate.set()
+        assert app.engine.state.wait(10)
+        # the failure reaches the next pass's report (and so /health)
+        assert app.tick().channels["feed"].skipped.startswith("error: build failed: disk full")
+        app.engine.state.wait(10)

@@ -390,7 +390,7 @@ def bodies(draw: st.DrawFn) -> str:
 def test_slides_break_between_sentences_keep_rows_whole_and_stay_in_the_safe_area(
     body: str, size: tuple[int, int], max_slides: int, title: str
 ) -> None:
-    from channels.signage.blocks import Para, display_blocks, sentences
+    from channels.signage.blocks import Para, Table, display_blocks, sentences
 
     profile = Profile(name="p", width=size[0], height=size[1], max_slides=max_slides)
     layout = Layout(profile, FONTS, "测试站")
@@ -443,6 +443,13 @@ def test_slides_break_between_sentences_keep_rows_whole_and_stay_in_the_safe_are
             for r in rows - {0}:
                 cells = [ln.text for ln in s.lines if ln.block == b and ln.row == r]
                 assert f"1000{r - 1}" in "".join(cells), cells
+    # a table on the slides is whole: never some names and not the rest (else summarised)
+    for b, block in enumerate(blocks):
+        if isinstance(block, Table):
+            shown_rows = {
+                ln.row for s in body_slides for ln in s.lines if ln.block == b and ln.row > 0
+            }
+            assert not shown_rows or shown_rows == set(range(1, len(block.rows) + 1))
 
 
 def test_alert_text_with_control_characters_is_refused(site: Site) -> None:

@@ -41,7 +41,7 @@ class StatePublisher:
         self.background = False
         self.on_built: Callable[[str, datetime | None], None] | None = None
         self._threads: dict[str, threading.Thread] = {}
-        self._again: dict[str, bool] = {}
+        self._again: dict[str, bool] = {}  # channel → the next build is forced
         self._last: dict[str, ChannelReport] = {}
 
     def submit(self, ch: AnyStateChannel, report: ChannelReport, force: bool) -> None:
@@ -52,7 +52,8 @@ class StatePublisher:
             last = self._last.get(ch.name)
             running = self._threads.get(ch.name)
             if running is not None and running.is_alive():
-                self._again[ch.name] = True
+                # one more build when this one ends (forced if any asker wanted it forced)
+                self._again[ch.name] = self._again.get(ch.name, False) or force
                 report.note = "building"
             else:
                 t = threading.Thread(
@@ -60,13 +61,13 @@ class StatePublisher:
                 )
                 self._threads[ch.name] = t
                 t.start()
-        if last is not None:
-            report.skipped = last.skipped
-            report.built = last.built
-            report.changed_files = last.changed_files
-            report.outcomes = dict(last.outcomes)
-            last.outcomes.clear()  # counted once, in the pass that reports them
-            last.changed_files = 0
+            if last is not None:
+                report.skipped = last.skipped
+                report.built = last.built
+                report.changed_files = last.changed_files
+                report.outcomes = dict(last.outcomes)
+                last.outcomes.clear()  # counted once, in the pass that reports them
+                last.changed_files = 0
         now = self.ctx.clock.now()
         report.wake_at = _earliest(self.ctx.store.next_change(ch.name, now), ch.timed_state(now)[1])
 
@@ -85,11 +86,11 @@ class StatePublisher:
                         report.outcomes[k] = report.outcomes.get(k, 0) + v
                     report.changed_files += previous.changed_files
                 self._last[ch.name] = report
-                again = self._again.pop(ch.name, False)
+                again = ch.name in self._again
+                force = self._again.pop(ch.name, False)
                 if not again or self.ctx.stopping.is_set():
                     self._threads.pop(ch.name, None)
                     break
-            force = False
         if self.on_built is not None:
             self.on_built(ch.name, report.wake_at)
 
