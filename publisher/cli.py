@@ -119,7 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose, args.log_format)
     fn = COMMANDS[args.command].run
     try:
-        return fn(args)
+        code = fn(args)
+        # what is still buffered goes now, inside this try: a reader that went away after
+        # the first line (`status --json | head -1`) is then a BrokenPipeError caught below,
+        # not a traceback from the interpreter's last flush
+        sys.stdout.flush()
+        return code
     except ErrorSet as exc:
         for e in exc.errors:
             print(f"error: {redact(e.describe())}", file=sys.stderr)

@@ -399,8 +399,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             DeliveryState.FAILED,
             DeliveryState.UNKNOWN,
             DeliveryState.DEAD,
+            DeliveryState.CANCELLED,
         ]
-        out(f"{'channel':<16} {'type':<8} " + " ".join(f"{c:>8}" for c in cols) + "  state")
+        out(f"{'channel':<16} {'type':<8} " + " ".join(f"{c:>9}" for c in cols) + "  state")
         for s in statuses:
             state = (
                 ("PAUSED: " + s.paused)
@@ -411,7 +412,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             )
             out(
                 f"{s.name:<16} {s.type:<8} "
-                + " ".join(f"{s.counts.get(c, 0):>8}" for c in cols)
+                + " ".join(f"{s.counts.get(c, 0):>9}" for c in cols)
                 + f"  {state}"
             )
         if app.screens.enabled:

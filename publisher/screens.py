@@ -34,7 +34,8 @@ MAX_PLAYS = 500
 MAX_SCREENS = 500
 MIN_INTERVAL = 5.0
 PLAYS_KEPT_DAYS = 400  # the proof-of-play log covers a year's annual report
-SCREEN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# letters of any script (大厅屏1 as well as lobby-1), digits, . _ -; nothing invisible
+SCREEN_RE = re.compile(r"^\w[\w.-]{0,63}$")
 VERSION_RE = re.compile(r"^[0-9a-f]{0,32}$")
 NOTICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\uffff]")

@@ -118,3 +118,20 @@ def test_text_logs_redact_secrets_inside_tracebacks(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert "Traceback" in err and "send failed" in err
     assert secret not in err
+
+
+def test_status_piped_into_head_ends_quietly_and_counts_cancelled(site: Site) -> None:
+    import subprocess
+    import sys
+
+    cli = f"{sys.executable} -m publisher --config {site.config}"
+    # `true` reads nothing and is gone before the bot writes: every write meets a closed pipe
+    for shell in (f"{cli} status --json | true", f"{cli} status --json | head -1"):
+        done = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", shell], cwd=site.root, capture_output=True, text=True
+        )
+        assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    done = subprocess.run(
+        ["bash", "-c", f"{cli} status"], cwd=site.root, capture_output=True, text=True
+    )
+    assert "cancelled" in done.stdout.splitlines()[0]

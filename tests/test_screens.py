@@ -91,6 +91,8 @@ def test_a_heartbeat_is_recorded_with_what_the_screen_showed(site: Site) -> None
         (b"[1, 2]", 400, "JSON object"),
         (beat(screen="../etc/passwd"), 400, "screen"),
         (beat(screen="x" * 65), 400, "screen"),
+        (beat(screen="大厅\u200b屏"), 400, "screen"),  # an invisible character
+        (beat(screen="大厅 屏"), 400, "screen"),
         (beat(channel="feed"), 400, "channel"),
         (beat(profile="portrait"), 400, "profile"),
         (beat(version="<script>"), 400, "version"),
@@ -135,6 +137,12 @@ def test_any_json_is_answered_with_a_heartbeat_or_a_clear_refusal(
             assert exc.status in (400, 403, 413, 429) and str(exc)
         else:  # only what passed every check is stored
             assert screen.channel == "screen" and screen.profile == "landscape"
+
+
+def test_a_screen_may_have_a_chinese_name(site: Site) -> None:
+    with site.app() as app:
+        app.screens.record(beat(screen="图书馆大厅-1"), "10.0.0.8")
+        assert [s.screen for s in app.store.screens()] == ["图书馆大厅-1"]
 
 
 def test_beats_too_often_and_too_many_screens_are_refused(

@@ -251,10 +251,18 @@ class WebhookChannel(MessageChannel[W]):
     # ---------------------------------------------------------------- rendering
 
     def with_keyword(self, text: str) -> str:
+        """``text`` carrying the robot's keyword: inside a Markdown heading that opens it
+        (``## 信息公开 标题``; put before the ``##`` it would show the marks literally),
+        else in front."""
         kw = self.options.keyword
-        if kw and kw not in text:
-            return f"{kw} {text}"
-        return text
+        if not kw or kw in text:
+            return text
+        return _into_first_line(text, kw, self.markdown(self.msgtype), after=False)
+
+    def with_mark(self, text: str, mark: str) -> str:
+        """``text`` carrying its (i/N) mark: after a Markdown heading that opens it, so the
+        heading stays a heading, else in front."""
+        return _into_first_line(text, mark, self.markdown(self.msgtype), after=True)
 
     def render(self, notice: PublishedNotice, action: Action) -> list[Payload]:
         n = notice.notice
@@ -307,11 +315,9 @@ class WebhookChannel(MessageChannel[W]):
             total = len(pieces)
             messages = []
             for i, piece in enumerate(pieces, 1):
-                mark = f"({i}/{total}) "
-                content = self.with_keyword(mark + piece.lstrip("\n"))
-                messages.append(
-                    self.text_message(self.msgtype, f"{title} {mark}".strip(), content, notice)
-                )
+                mark = f"({i}/{total})"
+                content = self.with_keyword(self.with_mark(piece.lstrip("\n"), mark))
+                messages.append(self.text_message(self.msgtype, f"{title} {mark}", content, notice))
             if all(self._fits(m) for m in messages):
                 return messages
             budget = int(budget * 0.85)  # JSON escaping made a request too large: retry smaller
@@ -429,3 +435,18 @@ def _excerpt(body: str, length: int = 120) -> str:
 
     text = " ".join(plain_text(body).split())
     return text if len(text) <= length else text[:length] + "…"
+
+
+_HEADING = re.compile(r"^(#{1,6}[ \t]+)")
+
+
+def _into_first_line(text: str, word: str, markdown: bool, *, after: bool) -> str:
+    """``word`` put into the first line of ``text``: in a Markdown heading after its marks
+    (``after=False``) or at its end (``after=True``); otherwise before the text."""
+    first, sep, rest = text.partition("\n")
+    m = _HEADING.match(first) if markdown else None
+    if m is None:
+        return f"{word} {text}"
+    if after:
+        return f"{first} {word}{sep}{rest}"
+    return f"{m.group(1)}{word} {first[m.end() :]}{sep}{rest}"
