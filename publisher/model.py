@@ -106,6 +106,9 @@ class PublishedNotice:
     item_text: str
     previous_sha256: str | None = None
     index_no: str = ""  # 索引号, given once at the notice's first approval
+    # set for a withdrawal's announcement: when and why (what it says instead of the text)
+    withdrawn_at: datetime | None = None
+    withdraw_reason: str = ""
 
     @property
     def id(self) -> str:

@@ -219,7 +219,7 @@ def test_batch_approve_push_and_resume_from_the_console(site: Site, wecom: objec
         assert len(wecom.received) == 1  # type: ignore[attr-defined]
         app.store.pause_channel("group", "key rejected", app.clock.now(), None)
         page = client.get("/admin/channels").text
-        assert "已暂停：key rejected" in page and "20 次/60 秒" in page
+        assert "已暂停：key rejected" in page and "20 次/63 秒" in page  # 60 s and the margin
         r = client.post(
             "/admin/channels/group/retry", data={"csrftoken": token(client, "/admin/channels")}
         )

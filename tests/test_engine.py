@@ -9,7 +9,7 @@ import pytest
 from publisher.model import DeliveryState, OutcomeKind
 
 from .helpers import Site, approve
-from .vendors import WeComServer
+from .vendors import WeComServer, wait_for
 
 
 def states(app: object, nid: str = "n1") -> dict[str, DeliveryState]:
@@ -322,7 +322,7 @@ def test_background_builds_coalesce_and_report_their_errors(
         app.engine.state.background = True
         first = app.tick()  # starts the build and returns at once
         assert "feed" in first.channels and not first.channels["feed"].built
-        assert calls == [1]
+        assert wait_for(lambda: calls == [1], 10)  # the build thread is drawing
         site.write("n2", title="第二条")
         approve(app, "n2")  # while the first build runs
         for _ in range(3):  # asked again while it runs: one more build, not three

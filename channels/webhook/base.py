@@ -15,7 +15,7 @@ import re
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -63,6 +63,9 @@ class WebhookOptions(ChannelOptions):
     rate_per_minute: int | None = Field(None, ge=1)
     rate_per_second: int | None = Field(None, ge=1)
     rate_limit: bool = True  # off only for endpoints of your own (benchmarks)
+    # each rate window is kept this much longer than the vendor's: a vendor that stamps
+    # arrivals after network jitter must never count one send too many (45009)
+    rate_margin: float = Field(0.05, ge=0, le=1)
     digest: bool = True  # fold a backlog larger than the rate into digest messages
     digest_max: int = Field(8, ge=2, le=50)
     hold_for_digest: bool = False  # send only through scheduled `digest` jobs
@@ -154,7 +157,8 @@ class WebhookChannel(MessageChannel[W]):
             limits[60.0] = self.options.rate_per_minute
         if self.options.rate_per_second:
             limits[1.0] = self.options.rate_per_second
-        return sorted(((c, s) for s, c in limits.items()), key=lambda x: x[1])
+        widen = 1 + self.options.rate_margin
+        return sorted(((c, s * widen) for s, c in limits.items()), key=lambda x: x[1])
 
     @property
     def digest_enabled(self) -> bool:
@@ -264,16 +268,25 @@ class WebhookChannel(MessageChannel[W]):
         heading stays a heading, else in front."""
         return _into_first_line(text, mark, self.markdown(self.msgtype), after=True)
 
+    def withdrawal_text(self, notice: PublishedNotice) -> str:
+        """What a withdrawal announcement says: that it was withdrawn, when, and why. Never
+        the withdrawn text: a notice taken down because it exposed personal data must not
+        be quoted again in the group."""
+        when = notice.withdrawn_at or self.ctx.clock.now()
+        local = when.astimezone(self.ctx.site.timezone)
+        text = f"该公开事项已于 {local.year}年{local.month}月{local.day}日 {local:%H:%M} 撤回。"
+        if notice.withdraw_reason:
+            text += f"撤回原因：{notice.withdraw_reason}"
+        return text
+
     def render(self, notice: PublishedNotice, action: Action) -> list[Payload]:
         n = notice.notice
-        prefix = (
-            "【撤回】" if action == Action.WITHDRAW else "【更正】" if notice.is_revision else ""
-        )
+        if action == Action.WITHDRAW:
+            return [self._payload(self._withdrawal(notice))]
+        prefix = "【更正】" if notice.is_revision else ""
         title = self.with_keyword(prefix + n.title)
         if self.msgtype in self.card_types:
-            description = ("该公开事项已撤回。" if action == Action.WITHDRAW else "") + (
-                n.summary or _excerpt(n.body)
-            )
+            description = n.summary or _excerpt(n.body)
             return [self._payload(self.card_message(self.msgtype, title, description, notice))]
         template = f"{self.vendor}/{self.msgtype}.j2"
         values = dict(
@@ -297,7 +310,7 @@ class WebhookChannel(MessageChannel[W]):
                     )
                 )
             ]
-        if self.options.long == "summary" or action == Action.WITHDRAW:
+        if self.options.long == "summary":
             short = self.with_keyword(self.render_template(template, full=False, **values).strip())
             return [
                 self._payload(
@@ -305,6 +318,21 @@ class WebhookChannel(MessageChannel[W]):
                 )
             ]
         return [self._payload(m) for m in self._split(full, title, limit, notice)]
+
+    def _withdrawal(self, notice: PublishedNotice) -> Message:
+        """The announcement of a withdrawal, in this robot's message type: the title, the
+        time, the reason and the notice's address (where a 已撤回 page now stands)."""
+        title = self.with_keyword("【撤回】" + notice.notice.title)
+        said = self.withdrawal_text(notice)
+        if self.msgtype in self.card_types:
+            return self.card_message(self.msgtype, title, said, notice)
+        if self.markdown(self.msgtype):
+            content = f"## {title}\n\n{said}\n\n[查看说明]({notice.url})"
+        else:
+            content = f"{title}\n{said}\n说明：{notice.url}"
+        return self.text_message(
+            self.msgtype, title, cut_bytes(content, self.content_limit(self.msgtype)), notice
+        )
 
     def _split(self, full: str, title: str, limit: int, notice: PublishedNotice) -> list[Message]:
         """Pieces of ``full``, each marked (i/N) and carrying the keyword, each within limits."""
@@ -341,13 +369,26 @@ class WebhookChannel(MessageChannel[W]):
                 )
         return Payload(self.target, "application/json", _dumps(m.body), label=m.label)
 
+    def digest_title(self, notices: Sequence[PublishedNotice], when: datetime) -> str:
+        """What the digest holds: the days its notices were published (not the day it is
+        sent: a backlog from March to November is not "11月27日公开事项")."""
+        tz = when.tzinfo
+        days = sorted({v.notice.publish_at.astimezone(tz).date() for v in notices}) or [when.date()]
+        first, last = days[0], days[-1]
+
+        years = first.year != when.year or last.year != when.year
+
+        def day(d: date) -> str:
+            return f"{d.year}年{d.month}月{d.day}日" if years else f"{d.month}月{d.day}日"
+
+        span = day(first) if first == last else f"{day(first)}至{day(last)}"
+        return self.with_keyword(f"信息公开 · {span}公开事项（{len(notices)}项）")
+
     def render_digest(self, notices: Sequence[PublishedNotice], when: datetime) -> Payload:
-        title = self.with_keyword(f"信息公开 · {when:%m月%d日}公开事项（{len(notices)}项）")
-        return self._payload(self.digest_message(title, notices))
+        return self._payload(self.digest_message(self.digest_title(notices, when), notices))
 
     def digest_fits(self, notices: Sequence[PublishedNotice], when: datetime) -> bool:
-        title = self.with_keyword(f"信息公开 · {when:%m月%d日}公开事项（{len(notices)}项）")
-        return self._fits(self.digest_message(title, notices))
+        return self._fits(self.digest_message(self.digest_title(notices, when), notices))
 
     def render_alert(self, text: str) -> Payload:
         msgtype = "text" if "text" in self.msgtypes else self.msgtype

@@ -41,13 +41,22 @@ class StandardWebhookChannel(WebhookChannel[StandardOptions]):
 
     def event(self, n: PublishedNotice, action: Action) -> dict[str, Any]:
         notice = n.notice
-        kind = (
-            "notice.withdrawn"
-            if action == Action.WITHDRAW
-            else "notice.revised"
-            if n.is_revision
-            else "notice.published"
-        )
+        if action == Action.WITHDRAW:
+            # what a receiver needs to take it down, not the withdrawn text again
+            when = n.withdrawn_at or self.ctx.clock.now()
+            return {
+                "type": "notice.withdrawn",
+                "timestamp": when.isoformat(),
+                "data": {
+                    "id": notice.id,
+                    "version": n.sha256,
+                    "title": notice.title,
+                    "withdrawn_at": when.isoformat(),
+                    "reason": n.withdraw_reason,
+                    "url": n.url,
+                },
+            }
+        kind = "notice.revised" if n.is_revision else "notice.published"
         return {
             "type": kind,
             "timestamp": n.approved_at.isoformat(),

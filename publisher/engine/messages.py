@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from ..channel import AnyMessageChannel
@@ -102,7 +103,14 @@ class MessageSender:
             self.outcomes.settle_not_live(ch, d, report)
             return None
         previous = self.ctx.store.sent_before(d.notice_id, ch.name, d.sha256)
-        return self.ctx.views.published(version, previous)
+        view = self.ctx.views.published(version, previous)
+        if d.action == Action.WITHDRAW:  # the announcement says when and why, nothing more
+            view = replace(
+                view,
+                withdrawn_at=notice.withdrawn_at or now,
+                withdraw_reason=notice.withdraw_reason or "",
+            )
+        return view
 
     def _send_one(self, ch: AnyMessageChannel, d: Delivery, report: ChannelReport) -> bool:
         """Send one delivery; True when the channel must stop for now."""
