@@ -28,6 +28,7 @@ from publisher.errors import RenderError
 from publisher.model import Action, Outcome, PublishedNotice
 from publisher.secrets import RedactingFilter, Secret, redact
 
+from .bodies import plain, without_tables
 from .limits import cut_bytes, nbytes, split
 
 # httpx logs every request's URL at INFO, key and all: scrub it at the source
@@ -214,6 +215,18 @@ class WebhookChannel(MessageChannel[W]):
     def markdown(self, msgtype: str) -> bool:
         return msgtype not in ("text",)
 
+    # message types that render Markdown tables (WeCom's markdown_v2); the others get a line
+    # that says how many rows and links to the full text
+    table_types: ClassVar[frozenset[str]] = frozenset()
+
+    def body_for(self, body: str, url: str) -> str:
+        """The notice's Markdown body as this robot's message type shows it."""
+        if not self.markdown(self.msgtype):
+            return plain(body)
+        if self.msgtype in self.table_types:
+            return body
+        return without_tables(body, url)
+
     def sign(
         self, url: str, body: bytes, key: str, now: datetime
     ) -> tuple[str, dict[str, str], bytes]:
@@ -295,6 +308,7 @@ class WebhookChannel(MessageChannel[W]):
             prefix=prefix,
             action=str(action),
             keyword=self.options.keyword or "",
+            body=self.body_for(n.body, notice.url),  # the body as this message type shows it
         )
         full = self.with_keyword(self.render_template(template, full=True, **values).strip())
         limit = self.content_limit(self.msgtype)

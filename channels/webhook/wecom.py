@@ -48,6 +48,8 @@ class WeComChannel(WebhookChannel[WeComOptions]):
     def content_limit(self, msgtype: str) -> int:
         return self.options.max_bytes or LIMITS.get(msgtype, 4096)
 
+    table_types = frozenset({"markdown_v2"})  # v1 shows a table's pipes as text
+
     def markdown(self, msgtype: str) -> bool:
         return msgtype in ("markdown", "markdown_v2")
 
