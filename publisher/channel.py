@@ -30,7 +30,16 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
 from .errors import ChannelNotConfigured, RenderError, UnknownChannelType
-from .model import Action, Alert, ChecklistItem, Clock, Outcome, PublishedNotice, SiteInfo
+from .model import (
+    Action,
+    Alert,
+    ChecklistItem,
+    Clock,
+    Outcome,
+    PublishedNotice,
+    SiteInfo,
+    Tombstone,
+)
 from .output import write_tree
 from .secrets import MissingSecret, Secret, redact, secret_from_config
 
@@ -178,6 +187,10 @@ class StateChannel(Channel[OptionsT]):
         bytes, or a :class:`Doc` that is only rendered when its key changed."""
 
     shows_alerts: ClassVar[bool] = False  # signage shows emergency alerts in front
+    shows_tombstones: ClassVar[bool] = False  # pages of withdrawn notices say 已撤回 (rss)
+
+    def set_tombstones(self, tombstones: Sequence[Tombstone]) -> None:
+        """Channels with pages (rss) keep the withdrawn notices for the next build."""
 
     has_players: ClassVar[bool] = False  # players report heartbeats (the signage slideshow)
 

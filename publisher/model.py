@@ -276,3 +276,13 @@ class Screen:
     first_seen: datetime
     last_seen: datetime
     silent_since: datetime | None = None  # an operator was told it went silent
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A notice withdrawn after it was published: its page says 已撤回, when and why (not
+    its title: whatever made it be withdrawn may be in the title too)."""
+
+    notice_id: str
+    withdrawn_at: datetime
+    reason: str

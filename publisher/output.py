@@ -11,6 +11,10 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+# where a channel with pages keeps the pages of withdrawn notices (served with 410 Gone in
+# place of the page that was there); a dot folder, so it is never served as itself
+GONE = ".gone"
+
 
 def write_tree(
     root: Path,

@@ -46,6 +46,7 @@ from starlette_compress import CompressMiddleware
 
 from .errors import BadHeartbeat
 from .mediatypes import cache_control, content_type
+from .output import GONE
 
 # attachment types a browser shows without running anything; everything else downloads
 PASSIVE = (".pdf", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".csv", ".txt")
@@ -292,13 +293,36 @@ class OutputFiles(StaticFiles):
         return path
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
+        try:
+            response = await super().get_response(path, scope)
+        except HTTPException as exc:
+            gone = self._gone(path, scope) if exc.status_code == 404 else None
+            if gone is None:
+                raise
+            return gone
+        if response.status_code == 404:
+            return self._gone(path, scope) or response
         if "location" in response.headers:
             # a directory's redirect to its "/" form: built from the normalised path, never from
             # the Host header or the raw path (which could name another host)
             clean = "" if path in (".", "") else path.replace(os.sep, "/").strip("/") + "/"
             response.headers["location"] = "/" + clean
         return response
+
+    def _gone(self, path: str, scope: Scope) -> Response | None:
+        """A withdrawn notice's page: 410 Gone with the page that says 已撤回 (the rss
+        channel writes it under ``.gone/``, beside the pages of live notices)."""
+        parts = path.replace(os.sep, "/").split("/")
+        if len(parts) < 2 or parts[-2] != "notices" or not parts[-1].endswith(".html"):
+            return None
+        full = os.path.join(self.root, *parts[:-2], GONE, "notices", parts[-1])
+        try:
+            st = os.stat(full)
+        except OSError:
+            return None
+        if not os.path.realpath(full).startswith(self.root + os.sep):
+            return None
+        return self.file_response(full, st, scope, status_code=410)
 
     def file_response(
         self,

@@ -240,3 +240,28 @@ def test_the_operator_channel_keeps_its_old_name(tmp_path: Path) -> None:
     with pytest.raises(ErrorSet) as bad:
         load_settings(tmp_path / "config.yaml")
     assert "alert_channel" in str(bad.value) and ":5" in str(bad.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${NO_SUCH_KEY}", "not a URL"),
+        ("ftp://qyapi.weixin.qq.com/send?key=${NO_SUCH_KEY}", "https://"),
+    ],
+)
+def test_a_webhook_url_is_checked_even_while_its_key_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, words: str
+) -> None:
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    [err] = problems(
+        SITE + f"channels:\n  - name: g\n    type: wecom\n    options:\n      webhook_url: {url}\n",
+        tmp_path,
+    )
+    assert err.field == "channels.0.options.webhook_url" and words in str(err)
+    # a reference alone stays "not configured" until it is set: its shape is unknown
+    s = parse(
+        SITE + "channels:\n  - name: g\n    type: wecom\n    options:\n"
+        "      webhook_url: ${NO_SUCH_KEY}\n",
+        tmp_path,
+    )
+    assert isinstance(s.channels["g"].options.webhook_url, MissingSecret)  # type: ignore[attr-defined]

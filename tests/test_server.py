@@ -69,3 +69,33 @@ def test_index_traversal_hidden_files_and_health(served: tuple[Server, Path]) ->
         assert c.get("/nope.xml").status_code == 404
         h = c.get("/health")
         assert h.status_code == 200 and h.json() == {"ok": True, "store": "ok"}
+
+
+def test_a_withdrawn_notice_page_answers_410_with_when_and_why(tmp_path: Path) -> None:
+    from .helpers import Site, approve
+
+    site = Site(tmp_path)
+    site.write("n1", body="身份证号 110101199003077777 王晓明")
+    site.write("n2", title="尚未发布的通知", publish_at="2026-12-01 09:00+08:00")
+    with site.app() as app:
+        approve(app, "n1")
+        approve(app, "n2")
+        app.tick()
+        app.withdraw("n1", "含未脱敏的个人信息", actor="李明")
+        app.withdraw("n2", "取消发布", actor="李明")  # never published: no page, no title shown
+        srv = Server(site.root / "public", "127.0.0.1", 0)
+        srv.start()
+        try:
+            r = httpx.get(srv.url + "/notices/n1.html")
+            assert r.status_code == 410 and r.headers["content-type"].startswith("text/html")
+            assert "该公开事项已撤回" in r.text and "含未脱敏的个人信息" in r.text
+            # nothing of what was withdrawn, not even the title
+            assert "测试示范大学招生章程" not in r.text and "王晓明" not in r.text
+            assert "2026-11-26 10:00" in r.text  # when (the site's time)
+            assert httpx.get(srv.url + "/notices/n2.html").status_code == 404
+            assert httpx.get(srv.url + "/.gone/notices/n1.html").status_code == 404
+            feed = httpx.get(srv.url + "/feeds/all.rss.xml").text
+            assert "n1.html" not in feed and "已撤回" not in feed
+            assert "n1.html" not in httpx.get(srv.url + "/").text
+        finally:
+            srv.stop()

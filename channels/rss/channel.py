@@ -15,7 +15,8 @@ from lxml import etree
 from pydantic import Field, field_validator
 
 from publisher.channel import ChannelOptions, Doc, StateChannel
-from publisher.model import ChecklistItem, PublishedNotice
+from publisher.model import ChecklistItem, PublishedNotice, Tombstone
+from publisher.output import GONE
 from publisher.secrets import redact
 
 from .documents import FORMATS, MEDIA, Documents, FeedSettings, FeedSpec, path_of
@@ -75,6 +76,7 @@ class RssChannel(StateChannel[RssOptions]):
         self.entries = EntryCache(site, seed, tuple(self.options.formats))
         self._listing_cache: list[dict[str, object]] | None = None
         self._pages: dict[str, Doc] = {}
+        self.tombstones: list[Tombstone] = []
         self.documents = Documents(
             FeedSettings(
                 site,
@@ -120,8 +122,31 @@ class RssChannel(StateChannel[RssOptions]):
 
     # ---------------------------------------------------------------- documents
 
+    shows_tombstones = True
+
+    def set_tombstones(self, tombstones: Sequence[Tombstone]) -> None:
+        self.tombstones = list(tombstones)
+
+    def _tombstone(self, t: Tombstone) -> Doc:
+        """The page a withdrawn notice's address leads to (the server answers it with 410
+        Gone): 已撤回, when and why; never the withdrawn text."""
+        key = hashlib.sha256(
+            f"{t.notice_id}|{t.withdrawn_at.isoformat()}|{t.reason}".encode()
+        ).hexdigest()
+        return Doc(
+            key,
+            lambda: self.render_template(
+                "rss/gone.html", tombstone=t, home=f"{self.base_url}/", root="../"
+            ).encode("utf-8"),
+        )
+
     def render_documents(self, live: Sequence[PublishedNotice]) -> Mapping[str, bytes | Doc]:
         docs: dict[str, bytes | Doc] = dict(self.planner.plan(live))
+        if self.options.pages:
+            live_ids = {v.id for v in live}
+            for t in self.tombstones:  # a notice published again has its page back
+                if t.notice_id not in live_ids:
+                    docs[f"{GONE}/notices/{t.notice_id}.html"] = self._tombstone(t)
         ordered = self.planner.ordered
         if self._listing_cache is None:  # the set of feeds only changes with the config
             self._listing_cache = [self._listing(spec) for spec in self.planner.feeds]

@@ -73,6 +73,21 @@ class WebhookOptions(ChannelOptions):
 
     @field_validator("webhook_url", mode="before")
     @classmethod
+    def _shaped_like_a_url(cls, value: object) -> object:
+        # the part written in the file is checked even while its ${ENV} is unset: a URL
+        # without https:// must fail `check`, not be retried later as a network error
+        if isinstance(value, str) and not re.fullmatch(r"\s*\$\{[^}]*\}\s*", value):
+            shape = re.sub(r"\$\{[^}]*\}", "x", value.strip())
+            try:
+                protocol = URL(shape).protocol
+            except ValueError:
+                raise ValueError("webhook_url is not a URL (write https://…)") from None
+            if protocol not in ("https:", "http:"):
+                raise ValueError(f"webhook_url must be an https:// URL, not {protocol}")
+        return value
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
     def _no_literal_key(cls, value: object) -> object:
         if (
             isinstance(value, str)

@@ -117,6 +117,7 @@ class StatePublisher:
         claimed = self.ctx.store.claim(ch.name, now, self.ctx.cfg.lease, 100_000, self.ctx.worker)
         live = self.ctx.store.live_versions(ch.name, now)
         alerts = self.ctx.store.alerts(now) if ch.shows_alerts else []
+        tombstones = self.ctx.store.tombstones() if ch.shows_tombstones else []
         timed_key, timed_wake = ch.timed_state(now)
 
         def fingerprint_with(timed: str) -> str:
@@ -124,6 +125,7 @@ class StatePublisher:
                 "\n".join(
                     [f"{lv.version.sha256}:{lv.previous_sha}" for lv in live]
                     + [f"alert:{a.id}:{a.until.isoformat()}" for a in alerts]
+                    + [f"gone:{t.notice_id}:{t.withdrawn_at.isoformat()}" for t in tombstones]
                     + ([f"timed:{timed}"] if timed else [])
                 ).encode()
             ).hexdigest()
@@ -137,6 +139,7 @@ class StatePublisher:
         if not claimed and not force and st.build_fingerprint == fingerprint:
             return
         ch.set_alerts(alerts)
+        ch.set_tombstones(tombstones)
         views: list[PublishedNotice] = []
         for lv in live:
             try:

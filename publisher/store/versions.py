@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import BlobMismatch, NotFound, ReviewError
-from ..model import Action, DeliveryState
+from ..model import Action, DeliveryState, Tombstone
 from .base import StoreBase
 from .catalogue import assign_index
 from .outbox import outbox_row
@@ -512,3 +512,29 @@ class VersionQueries(StoreBase):
             )
             self.notify(conn)
             return ids
+
+    def tombstones(self) -> list[Tombstone]:
+        """Notices withdrawn after their approved version was published, newest first (one
+        withdrawn before publication never had a page, and its title was never public)."""
+        with self.read() as conn:
+            rows = conn.execute(
+                select(
+                    notices.c.id,
+                    notices.c.withdrawn_at,
+                    notices.c.withdraw_reason,
+                    versions.c.publish_at,
+                    versions.c.revision,
+                )
+                .join(versions, versions.c.notice_id == notices.c.id)
+                .where(notices.c.withdrawn_at.is_not(None), versions.c.approved_at.is_not(None))
+                .order_by(notices.c.id, versions.c.revision)
+            ).all()
+        latest: dict[str, Any] = {}
+        for r in rows:  # the newest approved version of each
+            latest[r.id] = r
+        out = [
+            Tombstone(r.id, r.withdrawn_at, r.withdraw_reason or "")
+            for r in latest.values()
+            if r.publish_at <= r.withdrawn_at
+        ]
+        return sorted(out, key=lambda t: (t.withdrawn_at, t.notice_id), reverse=True)
