@@ -589,3 +589,15 @@ def test_a_withdrawn_event_carries_the_reason_not_the_text(
     assert event["type"] == "notice.withdrawn"
     assert event["data"]["reason"] == "含个人信息" and event["data"]["id"] == "n1"
     assert "王晓明" not in json.dumps(event, ensure_ascii=False)
+
+
+def test_dingtalk_requests_fit_its_limit_whole(site: Site, dingtalk: DingTalkServer) -> None:
+    robots_config(site, DT)
+    # quotes and line breaks grow when written as JSON: the text fits, the request must too
+    body = "\n".join(f'第{i}行 "引号" 与 \\反斜杠\\ 以及\t制表符。' * 3 for i in range(900))
+    site.write("n1", body=body)
+    with site.app() as app:
+        approve(app, "n1")
+        payloads = app.preview("n1", "group")
+    assert len(payloads) > 1
+    assert all(len(p.body) <= 20000 for p in payloads), [len(p.body) for p in payloads]

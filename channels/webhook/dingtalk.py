@@ -41,6 +41,9 @@ class DingTalkChannel(WebhookChannel[DingTalkOptions]):
     default_msgtype = "markdown"
     card_types = ("actionCard", "link")
     default_rates = ((20, 60.0),)
+    # DingTalk counts the whole request, not the text field: JSON escaping (quotes, line
+    # breaks) made a 20,000-byte text a 20,160-byte request
+    request_limit = 20000
     retry_codes = RETRY_CODES
     disabled_codes = DISABLED_CODES
 
