@@ -144,6 +144,14 @@ class WebhookChannel(MessageChannel[W]):
     default_rates: ClassVar[tuple[tuple[int, float], ...]] = ()
     request_limit: ClassVar[int | None] = None  # bytes of the whole request, if the vendor caps it
 
+    @property
+    def request_bytes(self) -> int | None:
+        """The cap on a whole request: the vendor's, or ``max_bytes`` where the site set it
+        (an uncertain vendor limit is a setting for the request as for the text)."""
+        if self.request_limit is None:
+            return None
+        return self.options.max_bytes or self.request_limit
+
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.on_unknown = self.options.on_unknown
@@ -379,14 +387,14 @@ class WebhookChannel(MessageChannel[W]):
                 return messages
             budget = int(budget * 0.85)  # JSON escaping made a request too large: retry smaller
         raise RenderError(
-            f"channel '{self.name}': cannot fit the notice into {self.request_limit} bytes"
+            f"channel '{self.name}': cannot fit the notice into {self.request_bytes} bytes"
         )
 
     def _fits(self, m: Message) -> bool:
         if any(nbytes(value) > limit for _, value, limit in m.fields):
             return False
-        if self.request_limit is not None:
-            return len(_dumps(m.body)) + 200 <= self.request_limit  # 200: signature fields
+        if self.request_bytes is not None:
+            return len(_dumps(m.body)) + 200 <= self.request_bytes  # 200: signature fields
         return True
 
     def _payload(self, m: Message) -> Payload:
