@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -426,12 +427,21 @@ def _screens(app: Publisher) -> None:
     if not screens:
         out("no screen has reported yet (open a profile's index.html on a screen)")
         return
-    out(f"{'screen':<20} {'profile':<12} {'last heartbeat':<22} {'version':<18} state")
+    out(f"{'screen':<20} {'profile':<12} {'last heartbeat':<26} {'version':<23} state")
     for h in screens:
         ago = f"{_local(h.screen.last_seen, app)} ({_ago(h.age)})"
         version = h.screen.version + ("" if h.up_to_date else " (old)")
         state = "SILENT" if h.silent else "off hours" if h.allowed is None and h.age > 600 else "ok"
-        out(f"{h.screen.screen:<20} {h.screen.profile:<12} {ago:<22} {version:<18} {state}")
+        out(
+            f"{_pad(h.screen.screen, 20)} {_pad(h.screen.profile, 12)} {_pad(ago, 26)} "
+            f"{_pad(version, 23)} {state}"
+        )
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns: a Chinese character takes two."""
+    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(0, width - used)
 
 
 def _ago(seconds: float) -> str:

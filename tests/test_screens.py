@@ -206,3 +206,24 @@ def test_a_silent_screen_is_told_once_and_only_in_its_hours(site: Site, wecom: W
         site.clock.set(site.clock.now() + timedelta(hours=9))  # 08:30
         assert app.screens.check_silent() == ["lobby-1"]
         assert len(wecom.received) == 2
+
+
+def test_the_screens_table_lines_up_with_chinese_names(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import unicodedata
+
+    from publisher.cli import main
+
+    with site.app() as app:
+        app.screens.record(beat(screen="图书馆大厅"), "10.0.0.8")
+        app.screens.record(beat(screen="lobby-1"), "10.0.0.8")
+    assert main(["--config", str(site.config), "signage", "screens"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    def column(line: str, word: str) -> int:  # where ``word`` starts, in terminal columns
+        before = line[: line.index(word)]
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in before)
+
+    starts = {column(ln, "landscape") for ln in lines if "landscape" in ln}
+    assert len(starts) == 1 and starts == {column(lines[0], "profile")}
