@@ -178,8 +178,8 @@ class Publisher:
         name = self.settings.model.delivery.operator_channel
         if not name:
             return False
-        return self.engine.operator.post(name, text, f"screen:{about}", "screen.silent_told",
-                                         screen=about)  # fmt: skip
+        key = f"screen:{about}"
+        return self.engine.operator.post(name, text, key, "screen.silent_told", screen=about)
 
     def close(self) -> None:
         for ch in self.channels.values():

@@ -13,7 +13,7 @@ import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -615,12 +615,7 @@ def cmd_signage(args: argparse.Namespace) -> int:
         elif args.action == "plays":
             since = _day(args.since, "--since")
             last = _day(args.until, "--until") if args.until else now.date()
-            tz = app.settings.tz
-            text = app.screens.plays_csv(
-                datetime.combine(since, datetime.min.time(), tz),
-                datetime.combine(last + timedelta(days=1), datetime.min.time(), tz),
-                args.screen,
-            )
+            text = app.screens.plays_csv(since, last, args.screen)
             if args.output:
                 Path(args.output).write_text(text, "utf-8", newline="")
                 out(f"{text.count(chr(10)) - 1} slide(s) shown, written to {args.output}")

@@ -669,11 +669,7 @@ def console_app(app: Publisher) -> ASGIApp:
         if until < since:
             return screens_page(request, 400, "结束日期早于开始日期。")
         screen = q.get("screen") or None
-        text = app.screens.plays_csv(
-            datetime.combine(since, datetime.min.time(), tz),
-            datetime.combine(until + timedelta(days=1), datetime.min.time(), tz),
-            screen,
-        )
+        text = app.screens.plays_csv(since, until, screen)
         name = f"plays-{since.isoformat()}-{until.isoformat()}.csv"
         return Response(
             text,

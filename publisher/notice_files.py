@@ -26,7 +26,8 @@ from .errors import NoticeError
 from .model import Attachment, Link, Notice, PaperReview
 
 MIN_YEAR, MAX_YEAR = 1970, 2200  # dates outside are typos or attacks on readers' date parsers
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# \Z, not $: "$" also matches before a final newline ("abc\n" is not an id)
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _HEX = re.compile(r"^[0-9a-f]{8,64}$")
 KNOWN_FIELDS = {
     "id",

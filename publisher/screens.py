@@ -19,14 +19,16 @@ import io
 import json
 import re
 import threading
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from .channel import AnyChannel, StateChannel
 from .errors import BadHeartbeat
 from .model import Clock, Play, Screen
+from .notice_files import ID_RE
 from .store import Store
 
 MAX_BODY = 32 * 1024
@@ -35,10 +37,8 @@ MAX_SCREENS = 500
 MIN_INTERVAL = 5.0
 PLAYS_KEPT_DAYS = 400  # the proof-of-play log covers a year's annual report
 # letters of any script (大厅屏1 as well as lobby-1), digits, . _ -; nothing invisible
-SCREEN_RE = re.compile(r"^\w[\w.-]{0,63}$")
-VERSION_RE = re.compile(r"^[0-9a-f]{0,32}$")
-NOTICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-PRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\uffff]")
+SCREEN_RE = re.compile(r"\w[\w.-]{0,63}")
+VERSION_RE = re.compile(r"[0-9a-f]{0,32}")
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,14 @@ def _number(v: Any, name: str, lo: float, hi: float) -> float:
     return float(v)
 
 
+def _visible(text: str) -> str:
+    """``text`` without control, format (bidi overrides, zero-width) or unassigned
+    characters: what the console shows of it is what a person reads."""
+    return "".join(c for c in text if not unicodedata.category(c).startswith("C"))
+
+
 def _text(v: Any, name: str, pattern: re.Pattern[str]) -> str:
-    if not isinstance(v, str) or not pattern.match(v):
+    if not isinstance(v, str) or not pattern.fullmatch(v):
         raise BadHeartbeat(f"{name}: not a valid value")
     return v
 
@@ -139,7 +145,7 @@ class Screens:
         for i, p in enumerate(raw):
             if not isinstance(p, list) or len(p) != 4:
                 raise BadHeartbeat(f"plays[{i}]: [notice id, page, seconds ago, seconds shown]")
-            nid = _text(p[0], f"plays[{i}] notice id", NOTICE_RE)
+            nid = _text(p[0], f"plays[{i}] notice id", ID_RE)
             page = _int(p[1], f"plays[{i}] page", 0, 1000)
             ago = _number(p[2], f"plays[{i}] seconds ago", 0, 86400)
             seconds = _number(p[3], f"plays[{i}] seconds shown", 0, 86400)
@@ -155,7 +161,7 @@ class Screens:
                 self._last.clear()
             self._last[name] = beat
         screen = Screen(
-            name, ch.name, profile, version, PRINTABLE.sub("", slide), width, height,
+            name, ch.name, profile, version, _visible(slide), width, height,
             address[:64], now, now,
         )  # fmt: skip
         if not self.store.record_heartbeat(screen, shown, now, MAX_SCREENS):
@@ -209,10 +215,13 @@ class Screens:
 
     # ---------------------------------------------------------------- proof of play
 
-    def plays_csv(self, since: datetime, until: datetime, screen: str | None = None) -> str:
-        """What each screen showed in [since, until), one row per slide shown, in the site's
-        time zone (opens in Excel/WPS as UTF-8 with the byte-order mark)."""
+    def plays_csv(self, first: date, last: date, screen: str | None = None) -> str:
+        """What each screen showed from the day ``first`` to the day ``last`` (both whole
+        days, in the site's time zone), one row per slide shown (opens in Excel/WPS as UTF-8
+        with the byte-order mark)."""
         tz = self.clock.now().tzinfo
+        since = datetime.combine(first, time.min, tz)
+        until = datetime.combine(last + timedelta(days=1), time.min, tz)
         buf = io.StringIO()
         buf.write("\ufeff")
         w = csv.writer(buf, lineterminator="\r\n")

@@ -65,7 +65,11 @@ def test_a_heartbeat_is_recorded_with_what_the_screen_showed(site: Site) -> None
         assert h.screen.version == version and h.up_to_date and not h.silent
         assert h.screen.address == "10.0.0.8" and (h.screen.width, h.screen.height) == (1920, 1080)
         now = site.clock.now()
-        rows = list(csv.reader(io.StringIO(app.screens.plays_csv(now - timedelta(1), now)[1:])))
+        rows = list(
+            csv.reader(
+                io.StringIO(app.screens.plays_csv(now.date() - timedelta(1), now.date())[1:])
+            )
+        )
         assert rows[0][:3] == ["shown_at", "screen", "channel"]
         # dated by the server's clock from "seconds ago": the player's own clock never counts
         assert [r[0] for r in rows[1:]] == [
@@ -93,6 +97,8 @@ def test_a_heartbeat_is_recorded_with_what_the_screen_showed(site: Site) -> None
         (beat(screen="x" * 65), 400, "screen"),
         (beat(screen="大厅\u200b屏"), 400, "screen"),  # an invisible character
         (beat(screen="大厅 屏"), 400, "screen"),
+        (beat(screen="lobby-1\n"), 400, "screen"),  # "$" would let a final newline pass
+        (beat(plays=[["n1\n", 1, 5, 5]]), 400, "notice id"),
         (beat(channel="feed"), 400, "channel"),
         (beat(profile="portrait"), 400, "profile"),
         (beat(version="<script>"), 400, "version"),
@@ -137,6 +143,12 @@ def test_any_json_is_answered_with_a_heartbeat_or_a_clear_refusal(
             assert exc.status in (400, 403, 413, 429) and str(exc)
         else:  # only what passed every check is stored
             assert screen.channel == "screen" and screen.profile == "landscape"
+
+
+def test_the_slide_a_screen_reports_is_kept_without_invisible_characters(site: Site) -> None:
+    with site.app() as app:
+        app.screens.record(beat(slide="n1:1\u202e\u200b\x07"), "10.0.0.8")
+        assert [s.slide for s in app.store.screens()] == ["n1:1"]
 
 
 def test_a_screen_may_have_a_chinese_name(site: Site) -> None:

@@ -194,16 +194,14 @@ class SignageChannel(StateChannel[SignageOptions]):
                 ]
         return Loop(slides, dropped, True)
 
-    def rotation(self, profile: Profile, live: Sequence[PublishedNotice]) -> list[Slide]:
-        return self.plan(profile, live).slides
-
     has_players = True
 
+    def _profile(self, name: str) -> Profile | None:
+        return next((p for p in self.options.profiles if p.name == name), None)
+
     def player_version(self, profile: str) -> str | None:
-        for p in self.options.profiles:
-            if p.name == profile:
-                return self.bundle(p).current()
-        return None
+        p = self._profile(profile)
+        return self.bundle(p).current() if p else None
 
     def player_key(self) -> str | None:
         key = self.options.heartbeat_key
@@ -215,13 +213,11 @@ class SignageChannel(StateChannel[SignageOptions]):
             return secrets.token_hex(16)
 
     def heartbeat_due(self, profile: str, now: datetime) -> float | None:
-        for p in self.options.profiles:
-            if p.name == profile:
-                if not p.daypart(self.ctx.site.timezone).on_air(now):
-                    return None  # a screen switched off for the night is not silent
-                # a heartbeat interval of grace on top: a screen is not late by one beat
-                return self.options.silent_after_minutes * 60 + self.options.heartbeat_seconds
-        return None
+        p = self._profile(profile)
+        if p is None or not p.daypart(self.ctx.site.timezone).on_air(now):
+            return None  # a screen switched off for the night is not silent
+        # a heartbeat interval of grace on top: a screen is not late by one beat
+        return self.options.silent_after_minutes * 60 + self.options.heartbeat_seconds
 
     def timed_state(self, now: datetime) -> tuple[str, datetime | None]:
         """The profiles' dayparts, and the screen windows of the notices last built."""
@@ -344,16 +340,9 @@ class SignageChannel(StateChannel[SignageOptions]):
             data.append(
                 {
                     "lines": [
-                        [
-                            ln.text,
-                            ln.x,
-                            ln.y + layout.css_line(ln.size, ln.bold)[0],
-                            ln.size,
-                            ln.bold,
-                            ln.color,
-                            layout.css_line(ln.size, ln.bold)[1],
-                        ]
+                        [ln.text, ln.x, ln.y + offset, ln.size, ln.bold, ln.color, height]
                         for ln in s.lines
+                        for offset, height in [layout.css_line(ln.size, ln.bold)]
                     ],
                     "boxes": [[b.x, b.y, b.w, b.h, b.fill, b.radius] for b in s.boxes],
                     "icons": [

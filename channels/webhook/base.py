@@ -41,6 +41,18 @@ _CREDENTIAL_PARAMS = re.compile(r"[?&](?:key|access_token|token|secret|sign)=(?!
 _CREDENTIAL_PATH = re.compile(r"/hook/(?!\$\{)[^/?#]+", re.I)
 
 
+def _web_url(url: str) -> URL:
+    """``url`` parsed as a browser would, if it is an http(s) URL; else a ValueError that
+    says how to write it."""
+    try:
+        parsed = URL(url.strip())
+    except ValueError:
+        raise ValueError("webhook_url is not a URL (write https://…)") from None
+    if parsed.protocol not in ("https:", "http:"):
+        raise ValueError(f"webhook_url must be an https:// URL, not {parsed.protocol}")
+    return parsed
+
+
 def _on_this_machine(url: str) -> bool:
     try:
         return URL(re.sub(r"\$\{[^}]*\}", "x", url.strip())).hostname in _LOOPBACK
@@ -77,13 +89,7 @@ class WebhookOptions(ChannelOptions):
         # the part written in the file is checked even while its ${ENV} is unset: a URL
         # without https:// must fail `check`, not be retried later as a network error
         if isinstance(value, str) and not re.fullmatch(r"\s*\$\{[^}]*\}\s*", value):
-            shape = re.sub(r"\$\{[^}]*\}", "x", value.strip())
-            try:
-                protocol = URL(shape).protocol
-            except ValueError:
-                raise ValueError("webhook_url is not a URL (write https://…)") from None
-            if protocol not in ("https:", "http:"):
-                raise ValueError(f"webhook_url must be an https:// URL, not {protocol}")
+            _web_url(re.sub(r"\$\{[^}]*\}", "x", value))
         return value
 
     @field_validator("webhook_url", mode="before")
@@ -107,12 +113,7 @@ class WebhookOptions(ChannelOptions):
             url = value.reveal()
         except LookupError:
             return value  # unset ${ENV}: the channel reports itself as not configured
-        try:
-            parsed = URL(url.strip())
-        except ValueError:
-            raise ValueError("webhook_url is not a URL (write https://…)") from None
-        if parsed.protocol not in ("https:", "http:"):
-            raise ValueError(f"webhook_url must be an https:// URL, not {parsed.protocol}")
+        parsed = _web_url(url)
         insecure = parsed.protocol == "http:" and parsed.hostname not in _LOOPBACK
         if insecure and not info.data.get("allow_insecure", False):
             raise ValueError(
