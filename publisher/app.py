@@ -48,6 +48,7 @@ from .secrets import redact
 from .signage_alerts import SignageAlerts
 from .store import ApprovalResult, ApprovalRow, NoticeRow, Store, VersionRow
 from .store import backup as backups
+from .store.ratelimits import StoreQuotas
 from .templating import make_environment
 
 log = logging.getLogger("publisher")
@@ -145,6 +146,7 @@ class Publisher:
             transport,
             categories={slug: c.name for slug, c in settings.catalogue.categories.items()},
             checklist=settings.catalogue.checklist(),
+            quotas=StoreQuotas(self.store, settings.tz),
         )
         self.channels: dict[str, AnyChannel] = {}
         for name, spec in settings.channels.items():
@@ -170,6 +172,27 @@ class Publisher:
             self._rebuild_screens,
         )
         self.screens = Screens(self.store, self.clock, self.channels, self._tell_operator)
+
+    @property
+    def takes_vendor_events(self) -> bool:
+        """Some channel listens for its vendor's pushes (a 公众号 with callback_token)."""
+        return any(
+            getattr(ch.options, "callback_token", None) is not None for ch in self.channels.values()
+        )
+
+    def vendor_event(
+        self, name: str, method: str, query: dict[str, str], body: bytes
+    ) -> tuple[int, str, int]:
+        """A vendor's push to ``/wechat/NAME``: the answer, and how many deliveries it made
+        due now (those the vendor said it finished)."""
+        ch = self.channels.get(name)
+        if not isinstance(ch, MessageChannel):
+            return 404, "not found", 0
+        status, text, match = ch.vendor_event(method, query, body)
+        nudged = self.store.nudge(name, match, self.clock.now()) if match else 0
+        if match:
+            log.info("channel %s: the vendor says %s finished (%d waiting)", name, match, nudged)
+        return status, text, nudged
 
     def _tell_operator(self, text: str, about: str) -> bool:
         """A message to a person through ``delivery.operator_channel`` (a screen fell

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, tzinfo
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 import httpx
 import jinja2
@@ -59,6 +60,39 @@ class ChannelOptions(BaseModel):
 OptionsT = TypeVar("OptionsT", bound=ChannelOptions)
 
 
+class Quotas(Protocol):
+    """Daily quotas a vendor counts per calendar day in China (a 公众号's 100 publishes),
+    shared by every instance: the core keeps them in the store."""
+
+    def take(self, key: str, limit: int, now: datetime) -> bool:
+        """Count one use of ``key`` on ``now``'s day if fewer than ``limit`` were used."""
+        ...
+
+    def used(self, key: str, limit: int, now: datetime) -> int:
+        """How many of ``key``'s uses ``now``'s day has seen."""
+        ...
+
+
+class MemoryQuotas:
+    """Quotas of one process (tests, previews); ``publisher run`` uses the store's."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self._used: dict[tuple[str, date], int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, limit: int, now: datetime) -> bool:
+        day = now.astimezone(self.tz).date()
+        with self._lock:
+            if self._used.get((key, day), 0) >= limit:
+                return False
+            self._used[(key, day)] = self._used.get((key, day), 0) + 1
+            return True
+
+    def used(self, key: str, limit: int, now: datetime) -> int:
+        return self._used.get((key, now.astimezone(self.tz).date()), 0)
+
+
 @dataclass
 class ChannelContext:
     """What the core hands a channel: never the config file, never the store."""
@@ -74,6 +108,12 @@ class ChannelContext:
     categories: Mapping[str, str] = field(default_factory=dict)
     # every 清单 item in order, so the site can show the whole catalogue (信息公开目录)
     checklist: Sequence[ChecklistItem] = ()
+    # daily vendor quotas shared by the instances (None: counted in this process only)
+    quotas: Quotas | None = None
+
+    def __post_init__(self) -> None:
+        if self.quotas is None:
+            self.quotas = MemoryQuotas(self.site.timezone)
 
 
 class Doc(NamedTuple):
@@ -270,6 +310,8 @@ class MessageChannel(Channel[OptionsT]):
     kind: ClassVar[Literal["state", "message"]] = "message"
     on_unknown: Literal["retry", "hold"] = "retry"
     supports_digest: ClassVar[bool] = False
+    # the notice's local attachments come with their approved bytes (Attachment.data)
+    wants_files: ClassVar[bool] = False
 
     @abstractmethod
     def render(self, notice: PublishedNotice, action: Action) -> list[Payload]:
@@ -281,6 +323,20 @@ class MessageChannel(Channel[OptionsT]):
 
         ``key`` names the message and stays the same for every retry of it (receivers that
         deduplicate use it)."""
+
+    def resume(self, ref: str) -> Outcome:
+        """Look again at a message the target accepted and had not finished
+        (``Outcome.pending(ref, …)``): the same kinds of outcome as ``send``. Only channels
+        that answer PENDING (the 公众号's publish tasks) need this."""
+        return Outcome.failed(f"channel '{self.name}' cannot follow up {ref!r}")
+
+    def vendor_event(
+        self, method: str, query: Mapping[str, str], body: bytes
+    ) -> tuple[int, str, str | None]:
+        """What the vendor pushed to ``/wechat/NAME`` (the 公众号's PUBLISHJOBFINISH): the
+        HTTP status and text to answer, and a piece of the ``pending_ref`` of deliveries
+        that should be looked at now (None: none). Channels without events answer 404."""
+        return 404, "not found", None
 
     # What the engine asks of robots; the defaults fit a channel without such limits.
 
@@ -343,6 +399,8 @@ REGISTRY: dict[str, str] = {
     "feishu": "channels.webhook.feishu:FeishuChannel",
     "lark": "channels.webhook.feishu:LarkChannel",
     "webhook": "channels.webhook.standard:StandardWebhookChannel",
+    "wechat_mp": "channels.wechat.mp:WeChatMpChannel",
+    "wecom_app": "channels.wechat.wecom_app:WeComAppChannel",
 }
 ENTRY_POINTS = "disclosure_publisher.channels"
 

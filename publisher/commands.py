@@ -226,6 +226,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                 f"  #{dl.id:<5} {dl.channel:<16} {dl.action:<9} {dl.state:<10} "
                 f"attempts {dl.attempts}  {dl.sha256[:12]}  {dl.last_error}"
             )
+            if dl.link:
+                out(f"         {dl.link}")
         if args.history:
             out("history:")
             for e in d.history:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
@@ -93,6 +94,17 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class SentRef:
+    """What a target answered when it took one notice version (a WeCom app's msgid, a 公众号
+    publish's ids), and when; ``pending`` when it had accepted the message but not finished
+    (a 公众号 publish still under way when the notice was withdrawn)."""
+
+    ref: str
+    at: datetime
+    pending: bool = False
+
+
+@dataclass(frozen=True)
 class PublishedNotice:
     """What a channel is handed: an approved version, exactly as approved, plus derived views."""
 
@@ -109,6 +121,9 @@ class PublishedNotice:
     # set for a withdrawal's announcement: when and why (what it says instead of the text)
     withdrawn_at: datetime | None = None
     withdraw_reason: str = ""
+    # set for a withdrawal's announcement: what this channel's target said when it took the
+    # notice (message ids, an article's id), so the withdrawal can take it back
+    sent: tuple[SentRef, ...] = ()
 
     @property
     def id(self) -> str:
@@ -184,6 +199,7 @@ class Finding:
 
 class OutcomeKind(enum.StrEnum):
     SENT = "sent"
+    PENDING = "pending"  # accepted, not finished (a 公众号 publish): look again after `after`
     RETRY = "retry"
     UNKNOWN = "unknown"
     FAILED = "failed"
@@ -197,14 +213,24 @@ class Outcome:
     kind: OutcomeKind
     reason: str = ""
     after: float | None = None  # seconds the target asked us to wait (RETRY) or pause (DISABLED)
+    # what the target said it did (a message id, an article's ids): kept with the delivery so
+    # that a withdrawal can take the message back; for PENDING, what to look at next time
+    ref: str = ""
+    # RETRY only: False when the wait is no fault of this message (a daily quota used up),
+    # so waiting days for the quota does not use up the delivery's attempts
+    counted: bool = True
 
     @classmethod
-    def sent(cls, reason: str = "") -> Outcome:
-        return cls(OutcomeKind.SENT, reason)
+    def sent(cls, reason: str = "", ref: str = "") -> Outcome:
+        return cls(OutcomeKind.SENT, reason, ref=ref)
 
     @classmethod
-    def retry(cls, reason: str, after: float | None = None) -> Outcome:
-        return cls(OutcomeKind.RETRY, reason, after)
+    def pending(cls, ref: str, reason: str, after: float) -> Outcome:
+        return cls(OutcomeKind.PENDING, reason, after, ref=ref)
+
+    @classmethod
+    def retry(cls, reason: str, after: float | None = None, counted: bool = True) -> Outcome:
+        return cls(OutcomeKind.RETRY, reason, after, counted=counted)
 
     @classmethod
     def unknown(cls, reason: str) -> Outcome:
@@ -249,6 +275,23 @@ class Delivery:
     last_error: str = ""
     parts_sent: int = 0  # parts of a multi-part message already accepted by the target
     unknowns: int = 0  # attempts whose outcome was unknown (timeout after sending)
+    # what the target answered for the parts sent (one line each); see Outcome.ref
+    ref: str = ""
+    # an accepted message not yet finished (Outcome.pending): the channel looks at it again
+    pending_ref: str = ""
+
+    @property
+    def link(self) -> str:
+        """Where the target shows what was sent, when it said (a 公众号 article's URL)."""
+        for line in self.ref.splitlines():
+            if line.startswith("{"):
+                try:
+                    url = json.loads(line).get("url", "")
+                except (ValueError, AttributeError):
+                    continue
+                if isinstance(url, str) and url.startswith(("https://", "http://")):
+                    return url
+        return ""
 
 
 @dataclass(frozen=True)

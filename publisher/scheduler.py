@@ -65,6 +65,7 @@ class Runner:
                 metrics=self.metrics,
                 console=None if self._console_apart() else self._console(),
                 heartbeat=self.heartbeat if app.screens.enabled else None,
+                vendor_event=self.vendor_event if app.takes_vendor_events else None,
                 search=search_endpoint(
                     app.search,
                     app.templates,
@@ -230,6 +231,15 @@ class Runner:
         """A slideshow player's beat (``POST /heartbeat``): what it should play."""
         screen = self.app.screens.record(body, address)
         return {"current": self.app.screens.current(screen)}
+
+    def vendor_event(
+        self, channel: str, method: str, query: dict[str, str], body: bytes
+    ) -> tuple[int, str]:
+        """A vendor's push (``/wechat/CHANNEL``); a delivery it finished is looked at now."""
+        status, text, nudged = self.app.vendor_event(channel, method, query, body)
+        if nudged:
+            self.wake_now()
+        return status, text
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         return health(self.app, self.passes, self.scheduler.running, self.instance)

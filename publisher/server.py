@@ -85,6 +85,7 @@ class Server:
         files: bool = True,
         search: Callable[[Any], Any] | None = None,
         heartbeat: Callable[[bytes, str], dict[str, Any]] | None = None,
+        vendor_event: Callable[[str, str, dict[str, str], bytes], tuple[int, str]] | None = None,
         limit_concurrency: int = 1000,
         timeout_keep_alive: float = 5,
     ) -> None:
@@ -110,6 +111,7 @@ class Server:
             files=files,
             search=search,
             heartbeat=heartbeat,
+            vendor_event=vendor_event,
         )
         self.config = uvicorn.Config(app, **self._options(limit_concurrency, timeout_keep_alive))
         self.uvicorn = uvicorn.Server(self.config)

@@ -53,6 +53,7 @@ PASSIVE = (".pdf", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".csv", ".txt")
 MAX_PATH = 2048
 CONSOLE_PREFIX = "/admin"
 HEARTBEAT_MAX = 32 * 1024  # a player's beat with 500 slides shown is ~15 KiB
+VENDOR_EVENT_MAX = 64 * 1024  # a PUBLISHJOBFINISH event is well under 2 KiB
 _BAD_PATH = re.compile(r"[\x00-\x1f\x7f]")
 _ENCODED_SEPARATOR = re.compile(rb"%(?:2f|5c)", re.I)
 _INLINE_SCRIPT = re.compile(
@@ -253,6 +254,7 @@ class FastFiles:
         path: str = scope["path"]
         if (
             path in self.reserved
+            or any(path.startswith(r) for r in self.reserved if r.endswith("/"))
             or path == CONSOLE_PREFIX
             or path.startswith(CONSOLE_PREFIX + "/")  # the console answers for itself
             or not path.startswith("/")
@@ -418,10 +420,29 @@ def site_app(
     files: bool = True,
     search: Callable[[Request], Any] | None = None,
     heartbeat: Callable[[bytes, str], dict[str, Any]] | None = None,
+    vendor_event: Callable[[str, str, dict[str, str], bytes], tuple[int, str]] | None = None,
 ) -> Starlette:
     """The public site: the output folder under ``/`` plus the operational endpoints, and the
     office's console under ``/admin`` when one is given (it asks for a login itself).
-    ``heartbeat(body, address)`` takes the slideshow players' beats at ``POST /heartbeat``."""
+    ``heartbeat(body, address)`` takes the slideshow players' beats at ``POST /heartbeat``;
+    ``vendor_event(channel, method, query, body)`` takes what a vendor pushes to
+    ``/wechat/CHANNEL`` (the 公众号's PUBLISHJOBFINISH) and answers ``(status, text)``."""
+
+    async def vendor_ep(request: Request) -> Response:
+        assert vendor_event is not None
+        body = b""
+        async for chunk in request.stream():  # read no further than the limit
+            body += chunk
+            if len(body) > VENDOR_EVENT_MAX:
+                return PlainTextResponse("too large", 413)
+        status, text = await run_in_threadpool(
+            vendor_event,
+            request.path_params["channel"],
+            request.method,
+            dict(request.query_params),
+            body,
+        )
+        return PlainTextResponse(text, status, headers={"Cache-Control": "no-store"})
 
     async def heartbeat_ep(request: Request) -> Response:
         assert heartbeat is not None
@@ -465,6 +486,8 @@ def site_app(
         reserved += ("/search",)
     if heartbeat is not None and files:
         reserved += ("/heartbeat",)
+    if vendor_event is not None:
+        reserved += ("/wechat/",)
     routes: list[BaseRoute] = [
         Route("/health", health_ep, methods=methods),
         Route("/healthz", health_ep, methods=methods),
@@ -477,6 +500,8 @@ def site_app(
         routes.append(Route("/search", search, methods=methods))
     if heartbeat is not None and files:
         routes.append(Route("/heartbeat", heartbeat_ep, methods=["POST"]))
+    if vendor_event is not None:
+        routes.append(Route("/wechat/{channel}", vendor_ep, methods=["GET", "POST"]))
     if files:  # (a console served on its own address shows no files)
         routes.append(Mount("/", app=OutputFiles(root, cache)))
     return Starlette(

@@ -254,7 +254,14 @@ def test_a_crashing_channel_does_not_stop_the_others(site: Site) -> None:
 
 
 def test_outcome_kinds_are_complete() -> None:
-    assert {k.value for k in OutcomeKind} == {"sent", "retry", "unknown", "failed", "disabled"}
+    assert {k.value for k in OutcomeKind} == {
+        "sent",
+        "pending",
+        "retry",
+        "unknown",
+        "failed",
+        "disabled",
+    }
 
 
 def test_one_build_of_a_channel_at_a_time_whoever_asks(site: Site) -> None:

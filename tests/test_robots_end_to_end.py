@@ -1,6 +1,7 @@
-"""Done means, for robots: 500 notices routed to 5 robots of mixed vendors all arrive exactly
-once, in publish order per robot, within the rate limits, while one misconfigured robot (a wrong
-signing secret) is paused and reported and the others finish."""
+"""Done means, for robots: 500 notices routed to 5 robots of mixed vendors, a 企业微信 app
+and a 公众号 all arrive exactly once, in publish order per robot, within the rate limits and
+quotas, while one misconfigured robot (a wrong signing secret) is paused and reported and the
+others finish."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from .helpers import PAPER_APPROVES, TZ, Site
 from .test_webhooks import WHSEC, drain
 from .vendors import DingTalkServer, FeishuServer, StandardReceiver, WeComServer
+from .wechat_fakes import MpServer, WeComAppServer
 
 N = 500
 NOTICE_URL = re.compile(r"/notices/(n\d{3})\.html")
@@ -34,6 +36,22 @@ ROBOTS = """  - name: wecom
   - name: broken
     type: dingtalk
     options: {webhook_url: "${DT2_URL}", secret: "${DT2_WRONG_SECRET}", keyword: 信息公开}
+  - name: app
+    type: wecom_app
+    options:
+      api_base: {APP_BASE}
+      corpid: "${APP_CORPID}"
+      corpsecret: "${APP_SECRET}"
+      agentid: 1000002
+      touser: "@all"
+  - name: mp
+    type: wechat_mp
+    options:
+      api_base: {MP_BASE}
+      appid: "${MP_APPID}"
+      secret: "${MP_SECRET}"
+      poll_seconds: 20
+      quotas: {submit: 600, get: 1500}
 """
 
 
@@ -48,6 +66,10 @@ def vendors(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
         DingTalkServer(clock),
     )
     hook = StandardReceiver(WHSEC)
+    app = WeComAppServer()
+    app.now = clock
+    mp = MpServer(clock)
+    mp.quota.update(submit=600, get=1500)  # an established account's quotas
     for robot in (dt, dt2):
         robot.behaviour.secret = "SECright-secret-for-this-robot"
         robot.behaviour.keywords = ("信息公开",)
@@ -64,10 +86,22 @@ def vendors(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
         "HOOK_SECRET": WHSEC,
         "DT2_URL": dt2.url,
         "DT2_WRONG_SECRET": "SECnot-this-one",
+        "APP_CORPID": app.corpid,
+        "APP_SECRET": app.corpsecret,
+        "MP_APPID": mp.appid,
+        "MP_SECRET": mp.secret,
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    servers = {"wecom": wc, "dingtalk": dt, "feishu": fs, "hook": hook, "broken": dt2}
+    servers = {
+        "wecom": wc,
+        "dingtalk": dt,
+        "feishu": fs,
+        "hook": hook,
+        "broken": dt2,
+        "app": app,
+        "mp": mp,
+    }
     yield servers
     for s in servers.values():
         s.close()
@@ -83,9 +117,11 @@ def ids_in(message: dict[str, Any]) -> list[str]:
 def test_500_notices_to_5_robots(site: Site, vendors: dict[str, Any]) -> None:
     text = site.config.read_text("utf-8")
     start, end = text.index("  - name: group"), text.index("  - name: screen")
-    text = text[:start] + ROBOTS + text[end:]
+    robots = ROBOTS.replace("{APP_BASE}", vendors["app"].base)
+    text = text[:start] + robots.replace("{MP_BASE}", vendors["mp"].base) + text[end:]
     text = text.replace(
-        "    channels: [group]\n", "    channels: [wecom, dingtalk, feishu, hook, broken]\n"
+        "    channels: [group]\n",
+        "    channels: [wecom, dingtalk, feishu, hook, broken, app, mp]\n",
     )
     text = text.replace("delivery:\n", PAPER_APPROVES + "delivery:\n", 1)
     site.config.write_text(text, "utf-8")
@@ -122,6 +158,17 @@ def test_500_notices_to_5_robots(site: Site, vendors: dict[str, Any]) -> None:
     hook = vendors["hook"]
     assert [e["data"]["id"] for e in hook.received] == expected
     assert all(count == 1 for count in hook.by_id.values())
+    app_server = vendors["app"]
+    got = [nid for m in app_server.messages for nid in ids_in(m.body)]
+    assert got == expected  # every notice once, in publish order
+    assert app_server.dropped == 0 and app_server.duplicates == 0
+    assert status["app"].counts == {"sent": N}
+    mp = vendors["mp"]
+    articles = sorted(mp.published(), key=lambda a: a["draft"]["content_source_url"])
+    got = [nid for a in articles for nid in ids_in(a["draft"])]
+    assert got == expected  # one article per notice
+    assert mp.quota_refusals == 0 and len(mp.tasks) == N  # no 45009, no second submit
+    assert status["mp"].counts == {"sent": N}
     assert vendors["broken"].received == []
     assert "sign not match" in status["broken"].paused
     assert status["broken"].counts == {"pending": N}

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..channel import AnyMessageChannel
-from ..errors import ChannelError, NotApproved
+from ..errors import BlobMismatch, ChannelError, NotApproved
 from ..model import Action, Delivery, Outcome, OutcomeKind, PublishedNotice
 from .context import EngineContext
 from .outcomes import Outcomes
@@ -104,16 +104,35 @@ class MessageSender:
             return None
         previous = self.ctx.store.sent_before(d.notice_id, ch.name, d.sha256)
         view = self.ctx.views.published(version, previous)
+        if ch.wants_files and d.action == Action.PUBLISH:
+            view = self._with_files(view)
         if d.action == Action.WITHDRAW:  # the announcement says when and why, nothing more
             view = replace(
                 view,
                 withdrawn_at=notice.withdrawn_at or now,
                 withdraw_reason=notice.withdraw_reason or "",
+                sent=tuple(self.ctx.store.sent_refs(d.notice_id, ch.name)),
             )
         return view
 
+    def _with_files(self, view: PublishedNotice) -> PublishedNotice:
+        """The view with its local attachments' approved bytes (a 公众号 article uploads its
+        images), each checked against the hash pinned at approval as it leaves the store."""
+        files = []
+        for a in view.notice.attachments:
+            if a.is_local and a.sha256 and a.data is None:
+                try:
+                    data = self.ctx.store.blob(a.sha256)
+                except BlobMismatch as exc:
+                    raise NotApproved(f"{view.notice.id}: {a.href}: {exc}") from None
+                a = replace(a, data=data)
+            files.append(a)
+        return replace(view, notice=replace(view.notice, attachments=tuple(files)))
+
     def _send_one(self, ch: AnyMessageChannel, d: Delivery, report: ChannelReport) -> bool:
         """Send one delivery; True when the channel must stop for now."""
+        if d.pending_ref:  # the target accepted it earlier and was not finished: look again
+            return self.outcomes.apply(ch, d, ch.resume(d.pending_ref), report)
         try:
             view = self._views(ch, d, report)
             if view is None:
@@ -125,6 +144,7 @@ class MessageSender:
             return self.outcomes.apply(ch, d, Outcome.failed(f"cannot render: {exc}"), report)
         outcome = Outcome.sent()
         parts = d.parts_sent
+        refs = d.ref.splitlines() if parts else []  # what the target said of each part sent
         for payload in payloads[parts:]:
             if self._wait_for_token(ch, report):
                 self.ctx.store.release([d.id], self.ctx.clock.now())  # parts sent so far are kept
@@ -134,8 +154,13 @@ class MessageSender:
             if outcome.kind != OutcomeKind.SENT:
                 break
             parts += 1
+            if outcome.ref:
+                refs.append(outcome.ref)
             if len(payloads) > 1:
-                self.ctx.store.set_parts_sent(d.id, parts, self.ctx.clock.now())
+                ref = "\n".join(refs) if outcome.ref else None
+                self.ctx.store.set_parts_sent(d.id, parts, self.ctx.clock.now(), ref=ref)
+        if outcome.kind == OutcomeKind.SENT:
+            outcome = replace(outcome, ref="\n".join(refs))
         return self.outcomes.apply(ch, d, outcome, report, parts=parts, total_parts=len(payloads))
 
     # ---------------------------------------------------------------- digests

@@ -58,7 +58,18 @@ class Outcomes:
             report.count(counted)
 
         if kind == OutcomeKind.SENT:
-            record(DeliveryState.SENT, "delivery.sent", "sent", error="")
+            # the target's answer (every part's), kept for a withdrawal to take back
+            record(
+                DeliveryState.SENT,
+                "delivery.sent",
+                "sent",
+                # a robot's note beside success (recipients an app could not reach)
+                error=reason if isinstance(ch, MessageChannel) else "",
+                ref=outcome.ref or None,
+                pending_ref="" if d.pending_ref else None,
+            )
+            if reason and isinstance(ch, MessageChannel):
+                log.warning("channel %s: delivery %d of %s: %s", ch.name, d.id, d.notice_id, reason)
             if self.ctx.ledger is not None and isinstance(ch, MessageChannel):
                 if self._store_id is None:
                     self._store_id = self.ctx.store.store_id()
@@ -94,8 +105,20 @@ class Outcomes:
                 error=f"channel paused: {reason}",
             )
             return True
+        if kind == OutcomeKind.PENDING:
+            # accepted, not finished (a 公众号 publish): look again then; no attempt is used
+            record(
+                DeliveryState.PENDING,
+                "delivery.pending",
+                "pending",
+                attempts=d.attempts,
+                error=f"under way: {reason}",
+                pending_ref=outcome.ref,
+                next_attempt_at=now + timedelta(seconds=outcome.after or 60.0),
+            )
+            return False
         if kind == OutcomeKind.FAILED:
-            record(DeliveryState.FAILED, "delivery.failed", "failed")
+            record(DeliveryState.FAILED, "delivery.failed", "failed", pending_ref="")
             log.error(
                 "channel %s: delivery %d of %s failed: %s", ch.name, d.id, d.notice_id, reason
             )
@@ -123,6 +146,8 @@ class Outcomes:
                 )
             return False
         # RETRY
+        if not outcome.counted:
+            attempts = d.attempts
         if attempts >= self.ctx.cfg.max_attempts:
             record(DeliveryState.DEAD, "delivery.dead", "dead")
             log.error(

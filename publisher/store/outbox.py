@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
 
-from ..model import Action, Delivery, DeliveryState
+from ..model import Action, Delivery, DeliveryState, SentRef
 from ..secrets import redact
 from .base import StoreBase
 from .rows import (
@@ -146,6 +146,8 @@ class OutboxQueries(StoreBase):
         parts_sent: int | None = None,
         unknowns: int | None = None,
         detail: dict[str, Any] | None = None,
+        ref: str | None = None,
+        pending_ref: str | None = None,
     ) -> None:
         """Record one attempt's result and its audit event in one transaction."""
         values: dict[str, Any] = dict(
@@ -165,6 +167,10 @@ class OutboxQueries(StoreBase):
             values["sent_at"] = now
         if parts_sent is not None:
             values["parts_sent"] = parts_sent
+        if ref is not None:
+            values["ref"] = ref
+        if pending_ref is not None:
+            values["pending_ref"] = pending_ref
         with self.tx() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery.id).values(**values))
             self._audit(
@@ -270,13 +276,58 @@ class OutboxQueries(StoreBase):
                 )
             )
 
-    def set_parts_sent(self, delivery_id: int, parts: int, now: datetime) -> None:
+    def set_parts_sent(
+        self, delivery_id: int, parts: int, now: datetime, ref: str | None = None
+    ) -> None:
+        values: dict[str, Any] = dict(parts_sent=parts, updated_at=now, send_started_at=None)
+        if ref is not None:
+            values["ref"] = ref
         with self.tx() as conn:
-            conn.execute(
+            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+
+    def sent_refs(self, notice_id: str, channel: str) -> list[SentRef]:
+        """What ``channel``'s target answered for each version of the notice it took (oldest
+        first), and publishes it had accepted but not finished when they were cancelled (a
+        withdrawal must still take those back)."""
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(
+                    deliveries.c.ref,
+                    deliveries.c.pending_ref,
+                    deliveries.c.state,
+                    deliveries.c.sent_at,
+                    deliveries.c.updated_at,
+                )
+                .where(
+                    deliveries.c.notice_id == notice_id,
+                    deliveries.c.channel == channel,
+                    deliveries.c.action == Action.PUBLISH,
+                    or_(deliveries.c.ref != "", deliveries.c.pending_ref != ""),
+                )
+                .order_by(deliveries.c.id)
+            ).all()
+        out: list[SentRef] = []
+        for r in rows:
+            at = r.sent_at or r.updated_at
+            out.extend(SentRef(line, at) for line in r.ref.splitlines() if line)
+            if r.pending_ref and r.state != DeliveryState.SENT:
+                out.append(SentRef(r.pending_ref, r.updated_at, pending=True))
+        return out
+
+    def nudge(self, channel: str, pending_ref_part: str, now: datetime) -> int:
+        """Make the pending deliveries of ``channel`` whose accepted message contains
+        ``pending_ref_part`` due now (the target said it finished); how many there were."""
+        with self.tx() as conn:
+            res = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id == delivery_id)
-                .values(parts_sent=parts, updated_at=now, send_started_at=None)
+                .where(
+                    deliveries.c.channel == channel,
+                    deliveries.c.state == DeliveryState.PENDING,
+                    deliveries.c.pending_ref.contains(pending_ref_part, autoescape=True),
+                )
+                .values(next_attempt_at=now, updated_at=now)
             )
+            return int(res.rowcount or 0)
 
     def deliveries_of(self, notice_id: str) -> list[Delivery]:
         with self.tx() as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +14,8 @@ from .base import StoreBase
 from .schema import (
     rate_windows,
 )
+
+DAY = 86_400.0
 
 
 class RateLimitQueries(StoreBase):
@@ -77,3 +79,22 @@ class RateLimitQueries(StoreBase):
         return max(
             0, min(count - sum(1 for t in sends if t > ts - seconds) for count, seconds in limits)
         )
+
+
+class StoreQuotas:
+    """Daily vendor quotas (``publisher.channel.Quotas``) kept in the rate windows table:
+    one row per quota and calendar day in the site's zone, so every instance counts the same
+    uses and a new day starts afresh."""
+
+    def __init__(self, store: RateLimitQueries, tz: tzinfo) -> None:
+        self.store = store
+        self.tz = tz
+
+    def _key(self, key: str, now: datetime) -> str:
+        return f"quota:{key}:{now.astimezone(self.tz).date().isoformat()}"
+
+    def take(self, key: str, limit: int, now: datetime) -> bool:
+        return self.store.take_token(self._key(key, now), [(limit, 2 * DAY)], now) is None
+
+    def used(self, key: str, limit: int, now: datetime) -> int:
+        return limit - self.store.rate_budget(self._key(key, now), [(limit, 2 * DAY)], now)

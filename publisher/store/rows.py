@@ -88,6 +88,8 @@ def _delivery(row: Any) -> Delivery:
         row.last_error,
         row.parts_sent,
         row.unknowns,
+        row.ref,
+        row.pending_ref,
     )
 
 

@@ -170,6 +170,10 @@ deliveries = Table(
     # a send that began and was never recorded (the worker died) may have arrived: counted
     Column("send_started_at", UTCDateTime, nullable=True),
     Column("interrupted", Integer, nullable=False, server_default="0"),
+    # what the target answered (message ids, one line per part), and an accepted message
+    # still under way (a 公众号 publish being checked): see Outcome.ref
+    Column("ref", Text, nullable=False, server_default=""),
+    Column("pending_ref", Text, nullable=False, server_default=""),
     UniqueConstraint("sha256", "channel", "action"),
     Index("ix_deliveries_claim", "channel", "state", "next_attempt_at"),
 )

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import BlobMismatch, NotFound, ReviewError
@@ -488,11 +488,16 @@ class VersionQueries(StoreBase):
                 )
             )
             ids = []
+            # carried: sent, or accepted by a target that had not finished with it (a 公众号
+            # publish under way goes on without us: its withdrawal must take it back)
             sent = conn.execute(
                 select(deliveries.c.sha256, deliveries.c.channel)
                 .where(
                     deliveries.c.notice_id == notice_id,
-                    deliveries.c.state == DeliveryState.SENT,
+                    or_(
+                        deliveries.c.state == DeliveryState.SENT,
+                        deliveries.c.pending_ref != "",
+                    ),
                     deliveries.c.action == Action.PUBLISH,
                     deliveries.c.channel.in_(announce),
                 )
