@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import catalogue, console, core, feeds, instances, review, robots, signage
+from . import catalogue, console, core, feeds, instances, review, robots, signage, windows
 
 Row = tuple[str, float, str, float, str]
 
@@ -49,6 +49,7 @@ def main() -> int:
             "instances",
             "console",
             "catalogue",
+            "windows",
         ],
         action="append",
         help="run only these groups (repeatable)",
@@ -64,6 +65,7 @@ def main() -> int:
         "instances",
         "console",
         "catalogue",
+        "windows",
     ]
     print(f"# disclosure-publisher benchmarks, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(f"# {platform.node()} · {platform.machine()} · Python {sys.version.split()[0]}")
@@ -91,6 +93,9 @@ def main() -> int:
         rows += figures(instances.scaling_figures)
         rows += figures(instances.lag_figures)
         rows += figures(instances.lag_figures, serve=True)
+    if "windows" in groups:
+        rows += figures(windows.token_cost)
+        rows += figures(windows.sustained_figures)
     width = max(len(r[0]) for r in rows)
     for row in rows:
         print(line(row, width))

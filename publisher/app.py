@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -32,7 +34,8 @@ from .continuity import (
     write_withdrawal,
 )
 from .coverage import CoverageReport, coverage, reminders
-from .engine import Engine, TickReport
+from .engine import Engine, TickReport, output_location
+from .engine.operator import replies_key
 from .errors import NotApproved, NotFound, NoticeError, PublisherError, ReviewError
 from .mediatypes import content_type
 from .model import Action, Clock, Delivery, DeliveryState, Notice, Severity
@@ -73,6 +76,11 @@ class ChannelStatus:
     paused: str = ""
     not_configured: str = ""
     built_at: datetime | None = None
+    # a robot's rate windows now: (sends in the window, sends allowed, seconds), and the
+    # "too fast" replies its target gave in the last hour and the last day
+    windows: list[tuple[int, int, float]] = field(default_factory=list)
+    rate_limited_hour: int = 0
+    rate_limited_day: int = 0
 
 
 @dataclass
@@ -161,6 +169,9 @@ class Publisher:
             settings.model.delivery,
             files_dir=str(settings.output_dir / "files"),
             ledger=Ledger(settings.output_dir),
+            location=output_location(
+                str(settings.output_dir / "files"), settings.model.output.shared
+            ),
         )
         self._notices: dict[str, Notice] = {}
         self._output_checked = False
@@ -602,6 +613,40 @@ class Publisher:
 
     # ---------------------------------------------------------------- the output's owner
 
+    def output_writers(self, mark: bool = False) -> list[str]:
+        """Other machines that started on this output folder within 30 days (their marks in
+        ``.publisher-hosts/``): the folder is shared storage. With ``mark``, this machine
+        leaves its own mark (``publisher run`` does, at start)."""
+        folder = self.settings.output_dir / ".publisher-hosts"
+        me = socket.gethostname()
+        if mark:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / me).write_text(self.clock.now().isoformat(), "utf-8")
+        if not folder.is_dir():
+            return []
+        now = time.time()
+        return sorted(
+            p.name
+            for p in folder.iterdir()
+            if p.name != me and p.is_file() and now - p.stat().st_mtime < 30 * 86_400
+        )
+
+    def output_layout(self) -> str:
+        """How this instance keeps its output folder, in words, and a warning when the
+        folder is shared storage the config does not say is shared."""
+        shared = self.settings.model.output.shared
+        others = self.output_writers()
+        if shared:
+            return f"output {self.settings.output_dir} is shared (output.shared): one build record"
+        if others:
+            return (
+                f"warning: output {self.settings.output_dir} is also written by "
+                f"{', '.join(others)}: if it is shared storage, set output: {{shared: true}} "
+                "in every instance's config (and serve it with one web server, instances "
+                "--no-serve); otherwise give each instance a folder of its own"
+            )
+        return f"output {self.settings.output_dir} is this instance's own (built for it)"
+
     def guard_output(self) -> None:
         """Before this process first writes the output folder: refuse when it holds what
         another (or a lost) store published, and mark it as this store's. Sends recorded in
@@ -879,6 +924,17 @@ class Publisher:
                     else ""
                 )
                 cs.paused = redact(st.pause_reason) + until
+            if isinstance(ch, MessageChannel) and not cs.not_configured:
+                wnow = self.engine.ctx.window_now()
+                cs.windows = self.store.window_use(ch.robot_key, ch.rate_limits, wnow)
+                key = replies_key(name)
+                day, hour = (
+                    used
+                    for used, _, _ in self.store.window_use(
+                        key, [(1_000_000, 86_400.0), (1_000_000, 3600.0)], wnow
+                    )
+                )
+                cs.rate_limited_day, cs.rate_limited_hour = day, hour
             out.append(cs)
         return out
 

@@ -271,6 +271,10 @@ class StateChannel(Channel[OptionsT]):
     def root(self) -> Path:
         return self.ctx.output_dir / self.folder
 
+    def forget_written(self) -> None:
+        """Render every document at the next build (another process wrote the folder)."""
+        self._written = {}
+
     def build(self, live: Sequence[PublishedNotice]) -> list[str]:
         """Write the documents atomically, delete files no longer produced; return what changed."""
         docs = self.render_documents(live)
@@ -376,6 +380,20 @@ class MessageChannel(Channel[OptionsT]):
 
     def render_alert(self, text: str) -> Payload:
         raise NotImplementedError(f"channel '{self.name}' does not send alerts")
+
+
+def with_margin(limits: Sequence[tuple[int, float]], margin: float) -> list[tuple[int, float]]:
+    """Rate windows kept longer than the vendor's, so that a send that arrives a little after
+    it was counted (network, jitter) never makes a vendor window hold one too many: by
+    ``margin`` of the window, and for windows shorter than a minute (Feishu's 5 a second) by
+    at least one request's share of it (0.2 s of Feishu's second)."""
+    out = []
+    for count, seconds in limits:
+        extra = seconds * margin
+        if seconds < 60:
+            extra = max(extra, seconds / count)
+        out.append((count, seconds + extra))
+    return sorted(out, key=lambda x: x[1])
 
 
 # what the core holds: a channel of any options type

@@ -126,6 +126,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for n in notices.values():
             if not settings.route(n):
                 out(f"warning: {n.source}: routed to no channel (check routes: in config)")
+        layout = app.output_layout()
+        if layout.startswith("warning"):
+            out(layout)
         if not app.gate.roster.active:
             out(
                 "warning: review.reviewers is empty: `publisher approve` accepts any name; "
@@ -418,6 +421,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                 + " ".join(f"{s.counts.get(c, 0):>9}" for c in cols)
                 + f"  {state}"
             )
+        windows = [s for s in statuses if s.windows or s.rate_limited_day]
+        if windows:
+            out()
+            out(f"{'robot':<16} {'rate windows (sent / allowed)':<40} too-fast replies")
+            for s in windows:
+                shown = ", ".join(f"{u}/{a} in {sec:g} s" for u, a, sec in s.windows) or "-"
+                out(
+                    f"{s.name:<16} {shown:<40} "
+                    f"{s.rate_limited_hour} in the last hour, {s.rate_limited_day} in 24 h"
+                )
         if app.screens.enabled:
             out()
             _screens(app)

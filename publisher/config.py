@@ -88,6 +88,10 @@ class ItemsConfig(_Model):
 
 class OutputConfig(_Model):
     folder: str = "public"
+    # several instances writing one folder on shared storage (NFS): one build record for all
+    # of them. Otherwise (the default) every instance keeps its own folder current, with a
+    # build record of its own (machine + folder), whoever claimed the deliveries.
+    shared: bool = False
 
 
 class TemplatesConfig(_Model):
@@ -193,6 +197,9 @@ class DeliveryConfig(_Model):
     operator_channel: str | None = Field(
         None, validation_alias=AliasChoices("operator_channel", "alert_channel")
     )
+    # a person is told when a target answered "too fast" this many times within an hour (the
+    # windows should prevent every one; a robot rate-limited again and again gets blocked)
+    rate_limit_replies_alert: int = Field(3, ge=1)
 
     @field_validator("backoff_base", "backoff_max", "lease", "shutdown_grace", mode="before")
     @classmethod

@@ -219,6 +219,9 @@ class Outcome:
     # RETRY only: False when the wait is no fault of this message (a daily quota used up),
     # so waiting days for the quota does not use up the delivery's attempts
     counted: bool = True
+    # RETRY only: the target said "too fast" (a rate-limit reply: 45009, 130101, 9499, 429),
+    # which the windows should have prevented; counted, shown, and told to a person
+    limited: bool = False
 
     @classmethod
     def sent(cls, reason: str = "", ref: str = "") -> Outcome:
@@ -229,8 +232,10 @@ class Outcome:
         return cls(OutcomeKind.PENDING, reason, after, ref=ref)
 
     @classmethod
-    def retry(cls, reason: str, after: float | None = None, counted: bool = True) -> Outcome:
-        return cls(OutcomeKind.RETRY, reason, after, counted=counted)
+    def retry(
+        cls, reason: str, after: float | None = None, counted: bool = True, limited: bool = False
+    ) -> Outcome:
+        return cls(OutcomeKind.RETRY, reason, after, counted=counted, limited=limited)
 
     @classmethod
     def unknown(cls, reason: str) -> Outcome:

@@ -31,6 +31,8 @@ def status_row(s: ChannelStatus) -> dict[str, Any]:
         "paused": s.paused,
         "not_configured": s.not_configured,
         "built_at": s.built_at.isoformat() if s.built_at else None,
+        "windows": [{"used": u, "allowed": a, "seconds": round(sec, 3)} for u, a, sec in s.windows],
+        "rate_limited": {"hour": s.rate_limited_hour, "day": s.rate_limited_day},
     }
 
 
@@ -134,9 +136,35 @@ class _Figures:
         paused = GaugeMetricFamily(
             "publisher_channel_paused", "1 while a channel is paused.", labels=["channel"]
         )
-        for s in self.app.status():
+        statuses = self.app.status()
+        for s in statuses:
             paused.add_metric([s.name], int(bool(s.paused)))
         yield paused
+        used = GaugeMetricFamily(
+            "publisher_rate_window_used",
+            "Sends in each robot rate window now (the store's count, all instances).",
+            labels=["channel", "seconds"],
+        )
+        allowed = GaugeMetricFamily(
+            "publisher_rate_window_allowed",
+            "Sends each robot rate window allows.",
+            labels=["channel", "seconds"],
+        )
+        replies = GaugeMetricFamily(
+            "publisher_rate_limit_replies",
+            "Replies that said 'too fast' (45009, 130101, 9499, 429 …), by period.",
+            labels=["channel", "period"],
+        )
+        for s in statuses:
+            for u, a, sec in s.windows:
+                used.add_metric([s.name, f"{sec:g}"], u)
+                allowed.add_metric([s.name, f"{sec:g}"], a)
+            if s.kind == "message":
+                replies.add_metric([s.name, "hour"], s.rate_limited_hour)
+                replies.add_metric([s.name, "day"], s.rate_limited_day)
+        yield used
+        yield allowed
+        yield replies
         lag = Metric("publisher_publish_lag_seconds", "Due time to sent, last hour.", "summary")
         for channel, lags in sorted(store.publish_lags(now - timedelta(hours=1)).items()):
             lags.sort()

@@ -269,6 +269,10 @@ class Runner:
     def start(self) -> None:
         # refuse before serving anything when the output folder belongs to another store
         self.app.guard_output()
+        # say how the output is kept (its own, or shared), and warn when it looks shared
+        self.app.output_writers(mark=True)
+        layout = self.app.output_layout()
+        (log.warning if layout.startswith("warning") else log.info)("%s", layout)
         # feeds and screens build beside the passes, not in them: a screen loop that takes
         # seconds to draw never holds up a robot notice that falls due meanwhile
         self.app.engine.state.background = True

@@ -47,7 +47,8 @@ def test_rate_limit_code_honours_the_wait_for_the_whole_robot(
         approve(app, "n2")
         app.tick()
         d = group(app)
-        assert d.state == "pending" and d.attempts == 1  # type: ignore[attr-defined]
+        # "too fast" is no fault of the message: the robot waits, the delivery keeps its attempts
+        assert d.state == "pending" and d.attempts == 0  # type: ignore[attr-defined]
         assert d.next_attempt_at >= site.clock.now() + timedelta(seconds=60)  # type: ignore[attr-defined]
         assert app.store.channel_state("group").paused(site.clock.now())
         assert wecom.received == []  # n2 was not hammered into the limit either

@@ -14,7 +14,7 @@ import feedparser
 import httpx
 import pytest
 
-from .helpers import ROOT
+from .helpers import ROOT, Site
 from .vendors import free_port, wait_for
 
 
@@ -146,3 +146,19 @@ def test_sigterm_drains_within_the_grace(tmp_path: Path) -> None:
     records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert records and all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
     assert any("leaving it to its leases" in r["msg"] for r in records)
+
+
+def test_output_layout_said_and_shared_storage_noticed(site: Site) -> None:
+    """An instance says how it keeps its output; a folder other machines also write
+    (shared storage) without output.shared is a warning, in `check` and at start."""
+    with site.app() as app:
+        assert app.output_layout().startswith("output ") and "own" in app.output_layout()
+        app.output_writers(mark=True)  # this machine's own mark is no warning
+        assert app.output_writers() == []
+        (site.root / "public" / ".publisher-hosts" / "web-2").write_text("x", "utf-8")
+        said = app.output_layout()
+        assert said.startswith("warning") and "web-2" in said and "shared: true" in said
+    text = site.config.read_text("utf-8")
+    site.config.write_text(text.replace("store:\n", "output: {shared: true}\nstore:\n", 1), "utf-8")
+    with site.app() as app:
+        assert "is shared" in app.output_layout()

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,9 @@ class Behaviour:
     force: list[dict[str, Any]] = field(default_factory=list)  # answers to give, in order
     hang_seconds: float = 0.0
     status: int = 200
+    # simulated network delay before the vendor stamps the request's arrival (seconds, from
+    # and to): windows are enforced by arrival, as a vendor behind real networks does
+    jitter: tuple[float, float] = (0.0, 0.0)
 
 
 class FakeVendor:
@@ -64,6 +68,9 @@ class FakeVendor:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                low, high = outer.behaviour.jitter
+                if high:
+                    time.sleep(random.uniform(low, high))
                 with outer.lock:
                     status, answer = outer.answer(self.path, dict(self.headers), raw)
                 if outer.behaviour.hang_seconds:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import threading
 import time
@@ -64,6 +65,7 @@ class _Server:
         self.force: list[Answer] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []  # (path, body or query)
         self.quota_refusals = 0
+        self.jitter: tuple[float, float] = (0.0, 0.0)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,6 +79,8 @@ class _Server:
             def _serve(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
+                if outer.jitter[1]:  # network delay before the vendor stamps the arrival
+                    time.sleep(random.uniform(*outer.jitter))
                 url = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 with outer.lock:

@@ -23,7 +23,7 @@ import httpx
 from ada_url import URL
 from pydantic import Field, ValidationInfo, field_validator
 
-from publisher.channel import ChannelOptions, MessageChannel, Payload, SecretValue
+from publisher.channel import ChannelOptions, MessageChannel, Payload, SecretValue, with_margin
 from publisher.errors import RenderError
 from publisher.model import Action, Outcome, PublishedNotice
 from publisher.secrets import RedactingFilter, Secret, redact
@@ -182,8 +182,7 @@ class WebhookChannel(MessageChannel[W]):
             limits[60.0] = self.options.rate_per_minute
         if self.options.rate_per_second:
             limits[1.0] = self.options.rate_per_second
-        widen = 1 + self.options.rate_margin
-        return sorted(((c, s * widen) for s, c in limits.items()), key=lambda x: x[1])
+        return with_margin([(c, s) for s, c in limits.items()], self.options.rate_margin)
 
     @property
     def digest_enabled(self) -> bool:
@@ -260,6 +259,7 @@ class WebhookChannel(MessageChannel[W]):
     # how a robot answering with a JSON code is read (WeCom, DingTalk); others override
     code_fields: ClassVar[tuple[str, ...]] = ("errcode",)
     retry_codes: ClassVar[dict[int, float]] = {}  # code → seconds to wait
+    rate_codes: ClassVar[frozenset[int]] = frozenset()  # those of them that say "too fast"
     disabled_codes: ClassVar[dict[int, str]] = {}  # code → what is wrong with the configuration
     content_codes: ClassVar[dict[int, str]] = {}  # code → what is wrong with this message
     rejected_statuses: ClassVar[tuple[int, ...]] = ()  # HTTP statuses meaning a wrong URL
@@ -269,7 +269,7 @@ class WebhookChannel(MessageChannel[W]):
         in the tables is a failure, never "sent"."""
         status = resp.status_code
         if status == 429:
-            return Outcome.retry("HTTP 429", self.retry_after(resp) or 60.0)
+            return Outcome.retry("HTTP 429", self.retry_after(resp) or 60.0, limited=True)
         if status >= 500:
             return Outcome.retry(f"HTTP {status}", self.retry_after(resp))
         if status in self.rejected_statuses:
@@ -282,7 +282,9 @@ class WebhookChannel(MessageChannel[W]):
         if code == 0:
             return Outcome.sent()
         if code in self.retry_codes:
-            return Outcome.retry(f"errcode {code}: {msg}", self.retry_codes[code])
+            return Outcome.retry(
+                f"errcode {code}: {msg}", self.retry_codes[code], limited=code in self.rate_codes
+            )
         if code in self.disabled_codes:
             return Outcome.disabled(f"errcode {code}: {self.disabled_codes[code]} ({msg})")
         if code in self.content_codes:

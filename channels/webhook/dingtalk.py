@@ -45,6 +45,7 @@ class DingTalkChannel(WebhookChannel[DingTalkOptions]):
     # breaks) made a 20,000-byte text a 20,160-byte request
     request_limit = 20000
     retry_codes = RETRY_CODES
+    rate_codes = frozenset({130101, 410100})
     disabled_codes = DISABLED_CODES
 
     def content_limit(self, msgtype: str) -> int:

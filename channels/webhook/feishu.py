@@ -124,7 +124,7 @@ class FeishuChannel(WebhookChannel[FeishuOptions]):
     def outcome_of(self, resp: httpx.Response) -> Outcome:
         code, msg = self.json_code(resp, "code", "StatusCode")
         if resp.status_code == 429:
-            return Outcome.retry("HTTP 429", self.retry_after(resp) or 60.0)
+            return Outcome.retry("HTTP 429", self.retry_after(resp) or 60.0, limited=True)
         if resp.status_code >= 500:
             return Outcome.retry(f"HTTP {resp.status_code}", self.retry_after(resp))
         if code is None:
@@ -134,7 +134,7 @@ class FeishuChannel(WebhookChannel[FeishuOptions]):
         if code == 0 and resp.status_code == 200:
             return Outcome.sent()
         if code in RETRY_CODES or (code == 9499 and "too many request" in msg.lower()):
-            return Outcome.retry(f"code {code}: {msg}", RETRY_CODES.get(code, 60.0))
+            return Outcome.retry(f"code {code}: {msg}", RETRY_CODES.get(code, 60.0), limited=True)
         if code in DISABLED_CODES:
             return Outcome.disabled(f"code {code}: {DISABLED_CODES[code]} ({msg})")
         return Outcome.failed(f"code {code} (HTTP {resp.status_code}): {msg}")

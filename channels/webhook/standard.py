@@ -142,7 +142,7 @@ class StandardWebhookChannel(WebhookChannel[StandardOptions]):
         if status == 410:
             return Outcome.disabled("HTTP 410: the receiver disabled this endpoint")
         if status in (429, 502, 503, 504):
-            return Outcome.retry(f"HTTP {status}", self.retry_after(resp))
+            return Outcome.retry(f"HTTP {status}", self.retry_after(resp), limited=status == 429)
         if status >= 500:
             return Outcome.retry(f"HTTP {status}", self.retry_after(resp))
         if status in (401, 403):

@@ -41,6 +41,7 @@ class WeComChannel(WebhookChannel[WeComOptions]):
     card_types = ("news", "template_card")
     default_rates = ((20, 60.0),)
     retry_codes = RETRY_CODES
+    rate_codes = frozenset({45009})
     disabled_codes = DISABLED_CODES
     content_codes = CONTENT_CODES
     rejected_statuses = (401, 403, 404)

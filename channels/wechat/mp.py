@@ -355,7 +355,7 @@ class WeChatMpChannel(ApiChannel[WeChatMpOptions]):
                 "url": url,
                 "publish_id": task["publish_id"],
             }
-            return Outcome.sent(f"published: {url}", ref=json.dumps(done))
+            return Outcome.sent(ref=json.dumps(done))  # the link shows beside the delivery
         if status == 1:
             if (
                 self._ts() - float(task.get("since", self._ts()))

@@ -23,7 +23,7 @@ from pydantic import Field, field_validator, model_validator
 
 from channels.webhook.bodies import plain, without_tables
 from channels.webhook.limits import cut_bytes, nbytes, split
-from publisher.channel import ChannelOptions, Payload, SecretValue
+from publisher.channel import ChannelOptions, Payload, SecretValue, with_margin
 from publisher.errors import RenderError
 from publisher.model import Action, Outcome, PublishedNotice, SentRef
 from publisher.secrets import redact
@@ -124,11 +124,8 @@ class WeComAppChannel(ApiChannel[WeComAppOptions]):
 
     @property
     def rate_limits(self) -> list[tuple[int, float]]:
-        widen = 1 + self.options.rate_margin
-        return [
-            (self.options.rate_per_minute, 60.0 * widen),
-            (self.options.rate_per_hour, 3600.0 * widen),
-        ]
+        o = self.options
+        return with_margin([(o.rate_per_minute, 60.0), (o.rate_per_hour, 3600.0)], o.rate_margin)
 
     @property
     def announces_withdrawal(self) -> bool:
@@ -369,7 +366,7 @@ class WeComAppChannel(ApiChannel[WeComAppOptions]):
             return Outcome.retry(f"{said} (a fresh access token was refused too)")
         if exc.code in RETRY_CODES:
             wait, counted = RETRY_CODES[exc.code]
-            return Outcome.retry(said, wait, counted=counted)
+            return Outcome.retry(said, wait, counted=counted, limited=exc.code != -1)
         if exc.code in DISABLED_CODES:
             return Outcome.disabled(f"{said} ({DISABLED_CODES[exc.code]})")
         if exc.code in CONTENT_CODES:

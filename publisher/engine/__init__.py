@@ -11,7 +11,9 @@ The parts share one :class:`EngineContext`: ``state`` (feeds, screens, attachmen
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -48,6 +50,7 @@ class Engine:
         worker: str | None = None,
         rng: random.Random | None = None,
         ledger: Ledger | None = None,
+        location: str = "",
     ) -> None:
         self.ctx = EngineContext(
             store,
@@ -58,6 +61,7 @@ class Engine:
             worker=worker or default_worker_id(),
             rng=rng or random.Random(),
             ledger=ledger,
+            location=location or output_location(files_dir),
         )
         self.operator = OperatorNotifier(self.ctx)
         self.outcomes = Outcomes(self.ctx, self.operator)
@@ -161,3 +165,11 @@ class Engine:
     def run_digest(self, name: str) -> ChannelReport:
         """A scheduled digest: everything due for ``name`` goes out folded into digests."""
         return self.run_channel(name, digest=True)
+
+
+def output_location(files_dir: str | None, shared: bool = False) -> str:
+    """How build records name an output folder: the machine and the folder's real path, so
+    two instances with folders of their own each keep theirs current; the path alone when
+    the folder is shared storage written by several machines."""
+    folder = os.path.realpath(os.path.dirname(files_dir)) if files_dir else "(none)"
+    return folder if shared else f"{socket.gethostname()}:{folder}"

@@ -10,8 +10,10 @@ import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ..channel import AnyChannel
+from ..clock import SystemClock
 from ..config import DeliveryConfig
 from ..continuity import Ledger
 from ..model import Clock
@@ -37,3 +39,11 @@ class EngineContext:
     # every accepted send, also outside the store: a restored store must not repeat it
     ledger: Ledger | None = None
     stopping: threading.Event = field(default_factory=threading.Event)  # SIGTERM: no new sends
+    # the output folder this instance writes, as build records name it: the machine and the
+    # folder, or the folder alone when instances share it (output.shared)
+    location: str = ""
+
+    def window_now(self) -> datetime | None:
+        """The time rate windows are counted in: None (the database's clock) under the
+        system clock; the manual clock's time in tests and benchmarks that move it."""
+        return None if isinstance(self.clock, SystemClock) else self.clock.now()

@@ -29,6 +29,9 @@ class MessageSender:
     def __init__(self, ctx: EngineContext, outcomes: Outcomes) -> None:
         self.ctx = ctx
         self.outcomes = outcomes
+        # the window's stamp of the send in hand, per robot (channels send in threads of
+        # their own, one send at a time each)
+        self._stamps: dict[str, float] = {}
 
     def run(
         self,
@@ -78,7 +81,7 @@ class MessageSender:
         if not ch.digest_enabled and not (digest and ch.supports_digest):
             return [[d] for d in batch]
         foldable = [d for d in batch if d.action == Action.PUBLISH and d.parts_sent == 0]
-        budget = self.ctx.store.rate_budget(ch.robot_key, ch.rate_limits, now)
+        budget = self.ctx.store.rate_budget(ch.robot_key, ch.rate_limits, self.ctx.window_now())
         if not digest and len(batch) <= budget:
             return [[d] for d in batch]
         groups: list[list[Delivery]] = [[d] for d in batch if d not in foldable]
@@ -151,6 +154,7 @@ class MessageSender:
                 return True
             self.ctx.store.mark_sending(d.id, self.ctx.clock.now())
             outcome = ch.send(payload, key=f"{d.id}.{parts}")
+            self._sent(ch)
             if outcome.kind != OutcomeKind.SENT:
                 break
             parts += 1
@@ -205,6 +209,7 @@ class MessageSender:
             for d, _ in part:
                 self.ctx.store.mark_sending(d.id, self.ctx.clock.now())
             outcome = ch.send(payload, key=key)
+            self._sent(ch)
             for d, _ in part:
                 stop = self.outcomes.apply(ch, d, outcome, report, digest=len(part)) or stop
             if stop:
@@ -215,15 +220,26 @@ class MessageSender:
 
     def _wait_for_token(self, ch: AnyMessageChannel, report: ChannelReport) -> bool:
         """Take a send from the robot's window; True (and the time to come back noted) when
-        the window is full."""
+        the window is full. The window's time is the database's under a real clock, so
+        instances whose clocks disagree count one timeline."""
         limits = ch.rate_limits
+        self._stamps.pop(ch.name, None)
         if not limits:
             return False
-        free_at = self.ctx.store.take_token(ch.robot_key, limits, self.ctx.clock.now())
-        if free_at is None:
+        taken = self.ctx.store.take(ch.robot_key, limits, self.ctx.window_now())
+        if taken.free_at is None:
+            if taken.stamp is not None:
+                self._stamps[ch.name] = taken.stamp
             return False
+        free_at = taken.free_at
         report.wake_at = free_at if report.wake_at is None else min(report.wake_at, free_at)
         report.note = (
             f"rate limit: next send at {free_at.astimezone(self.ctx.clock.now().tzinfo):%H:%M:%S}"
         )
         return True
+
+    def _sent(self, ch: AnyMessageChannel) -> None:
+        """The send just taken is done: it stands in the window at the time it ended."""
+        stamp = self._stamps.pop(ch.name, None)
+        if stamp is not None:
+            self.ctx.store.used(ch.robot_key, stamp, self.ctx.window_now())

@@ -69,7 +69,7 @@ class Outcomes:
                 pending_ref="" if d.pending_ref else None,
             )
             if reason and isinstance(ch, MessageChannel):
-                log.warning("channel %s: delivery %d of %s: %s", ch.name, d.id, d.notice_id, reason)
+                log.info("channel %s: delivery %d of %s: %s", ch.name, d.id, d.notice_id, reason)
             if self.ctx.ledger is not None and isinstance(ch, MessageChannel):
                 if self._store_id is None:
                     self._store_id = self.ctx.store.store_id()
@@ -146,7 +146,11 @@ class Outcomes:
                 )
             return False
         # RETRY
-        if not outcome.counted:
+        if outcome.limited:
+            self.operator.rate_limited(ch, reason)
+        if not outcome.counted or outcome.limited:
+            # waiting is no fault of the message (a quota, a robot someone else also fills):
+            # the channel waits as told, the delivery keeps its attempts
             attempts = d.attempts
         if attempts >= self.ctx.cfg.max_attempts:
             record(DeliveryState.DEAD, "delivery.dead", "dead")

@@ -135,9 +135,14 @@ class StatePublisher:
         # or the channel's output does (a screen's hours begin or end)
         changes = self.ctx.store.next_change(ch.name, now)
         report.wake_at = _earliest(changes, timed_wake)
-        st = self.ctx.store.channel_state(ch.name)
-        if not claimed and not force and st.build_fingerprint == fingerprint:
+        # what this instance's folder holds (another instance's build wrote its own folder)
+        record = self.ctx.store.build_record(ch.name, self.ctx.location)
+        if not claimed and not force and record is not None and record.fingerprint == fingerprint:
             return
+        if record is not None and record.instance != self.ctx.worker:
+            # a shared folder last written by another instance: what this process remembers
+            # writing there may be stale, so every file is rendered and compared again
+            ch.forget_written()
         ch.set_alerts(alerts)
         ch.set_tombstones(tombstones)
         views: list[PublishedNotice] = []
@@ -163,7 +168,14 @@ class StatePublisher:
         # what the build itself learnt (the screen windows of the notices it laid out)
         timed_key, timed_wake = ch.timed_state(now)
         report.wake_at = _earliest(changes, timed_wake)
-        self.ctx.store.set_build(ch.name, fingerprint_with(timed_key), now, changed)
+        self.ctx.store.set_build(
+            ch.name,
+            fingerprint_with(timed_key),
+            now,
+            changed,
+            location=self.ctx.location,
+            instance=self.ctx.worker,
+        )
         if changed:
             log.info("channel %s: rebuilt, %d file(s) changed", ch.name, len(changed))
         in_build = {v.sha256 for v in views}

@@ -4,10 +4,12 @@ and pauses."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..model import Action, DeliveryState
 from ..secrets import redact
@@ -18,6 +20,7 @@ from .rows import (
     _version,
 )
 from .schema import (
+    builds,
     channel_state,
     deliveries,
     notices,
@@ -25,6 +28,13 @@ from .schema import (
     versions,
 )
 from .versions import with_index
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    fingerprint: str
+    built_at: datetime
+    instance: str
 
 
 class ChannelQueries(StoreBase):
@@ -182,16 +192,53 @@ class ChannelQueries(StoreBase):
             return int(res.rowcount or 0)
 
     def forget_builds(self) -> None:
-        """Make every state channel build again at its next pass (the output may show more
-        than this store knows: a restored backup, an adopted folder)."""
+        """Make every state channel build again at its next pass, in every location (the
+        output may show more than this store knows: a restored backup, an adopted folder)."""
         with self.tx() as conn:
             conn.execute(update(channel_state).values(build_fingerprint=None))
+            conn.execute(delete(builds))
+
+    def build_record(self, channel: str, location: str) -> BuildRecord | None:
+        """What ``location`` (an instance's output folder) last built of ``channel``."""
+        with self.tx() as conn:
+            row = conn.execute(
+                select(builds).where(builds.c.channel == channel, builds.c.location == location)
+            ).first()
+        return BuildRecord(row.fingerprint, row.built_at, row.instance) if row else None
 
     def set_build(
-        self, channel: str, fingerprint: str, now: datetime, changed: Sequence[str]
+        self,
+        channel: str,
+        fingerprint: str,
+        now: datetime,
+        changed: Sequence[str],
+        location: str = "",
+        instance: str = "",
     ) -> None:
         with self.tx() as conn:
+            # built_at stays on the channel (status shows when any instance last built it)
             self._upsert_channel(conn, channel, build_fingerprint=fingerprint, built_at=now)
+            if location:
+                values = dict(fingerprint=fingerprint, built_at=now, instance=instance[:100])
+                res = conn.execute(
+                    update(builds)
+                    .where(builds.c.channel == channel, builds.c.location == location)
+                    .values(**values)
+                )
+                if res.rowcount == 0:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(
+                                insert(builds).values(
+                                    channel=channel, location=location[:300], **values
+                                )
+                            )
+                    except IntegrityError:  # another instance of the same location was first
+                        conn.execute(
+                            update(builds)
+                            .where(builds.c.channel == channel, builds.c.location == location)
+                            .values(**values)
+                        )
             if changed:
                 self._audit(
                     conn,

@@ -189,6 +189,18 @@ channel_state = Table(
     Column("built_at", UTCDateTime, nullable=True),
 )
 
+# what each output location last built, per state channel: every instance that serves keeps
+# its own folder current (location = machine + folder), or one record for a shared folder
+builds = Table(
+    "builds",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("location", String(300), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("built_at", UTCDateTime, nullable=False),
+    Column("instance", String(100), nullable=False),
+)
+
 rate_windows = Table(
     "rate_windows",
     metadata,
