@@ -81,6 +81,7 @@ class ChannelStatus:
     windows: list[tuple[int, int, float]] = field(default_factory=list)
     rate_limited_hour: int = 0
     rate_limited_day: int = 0
+    quotas: dict[str, tuple[int, int]] = field(default_factory=dict)  # today: (used, allowed)
 
 
 @dataclass
@@ -935,6 +936,7 @@ class Publisher:
                     )
                 )
                 cs.rate_limited_day, cs.rate_limited_hour = day, hour
+                cs.quotas = ch.quota_use()
             out.append(cs)
         return out
 

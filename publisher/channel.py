@@ -334,6 +334,10 @@ class MessageChannel(Channel[OptionsT]):
         that answer PENDING (the 公众号's publish tasks) need this."""
         return Outcome.failed(f"channel '{self.name}' cannot follow up {ref!r}")
 
+    def quota_use(self) -> dict[str, tuple[int, int]]:
+        """Each daily vendor quota today: name → (used, allowed) (a 公众号's publishes)."""
+        return {}
+
     def vendor_event(
         self, method: str, query: Mapping[str, str], body: bytes
     ) -> tuple[int, str, str | None]:

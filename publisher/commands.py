@@ -421,12 +421,18 @@ def cmd_status(args: argparse.Namespace) -> int:
                 + " ".join(f"{s.counts.get(c, 0):>9}" for c in cols)
                 + f"  {state}"
             )
-        windows = [s for s in statuses if s.windows or s.rate_limited_day]
+        windows = [s for s in statuses if s.windows or s.rate_limited_day or s.quotas]
         if windows:
             out()
             out(f"{'robot':<16} {'rate windows (sent / allowed)':<40} too-fast replies")
             for s in windows:
-                shown = ", ".join(f"{u}/{a} in {sec:g} s" for u, a, sec in s.windows) or "-"
+                shown = (
+                    ", ".join(
+                        [f"{u}/{a} in {sec:g} s" for u, a, sec in s.windows]
+                        + [f"{q} {u}/{a} today" for q, (u, a) in s.quotas.items()]
+                    )
+                    or "-"
+                )
                 out(
                     f"{s.name:<16} {shown:<40} "
                     f"{s.rate_limited_hour} in the last hour, {s.rate_limited_day} in 24 h"

@@ -33,6 +33,7 @@ def status_row(s: ChannelStatus) -> dict[str, Any]:
         "built_at": s.built_at.isoformat() if s.built_at else None,
         "windows": [{"used": u, "allowed": a, "seconds": round(sec, 3)} for u, a, sec in s.windows],
         "rate_limited": {"hour": s.rate_limited_hour, "day": s.rate_limited_day},
+        "quotas": {name: {"used": u, "allowed": a} for name, (u, a) in s.quotas.items()},
     }
 
 
@@ -162,9 +163,23 @@ class _Figures:
             if s.kind == "message":
                 replies.add_metric([s.name, "hour"], s.rate_limited_hour)
                 replies.add_metric([s.name, "day"], s.rate_limited_day)
+        quota = GaugeMetricFamily(
+            "publisher_daily_quota_used",
+            "Uses of each daily vendor quota today (China time), all instances.",
+            labels=["channel", "quota"],
+        )
+        quota_allowed = GaugeMetricFamily(
+            "publisher_daily_quota_allowed", "Each daily vendor quota.", labels=["channel", "quota"]
+        )
+        for s in statuses:
+            for name, (u, a) in sorted(s.quotas.items()):
+                quota.add_metric([s.name, name], u)
+                quota_allowed.add_metric([s.name, name], a)
         yield used
         yield allowed
         yield replies
+        yield quota
+        yield quota_allowed
         lag = Metric("publisher_publish_lag_seconds", "Due time to sent, last hour.", "summary")
         for channel, lags in sorted(store.publish_lags(now - timedelta(hours=1)).items()):
             lags.sort()

@@ -350,3 +350,28 @@ def test_background_builds_coalesce_and_report_their_errors(
         # the failure reaches the next pass's report (and so /health)
         assert app.tick().channels["feed"].skipped.startswith("error: build failed: disk full")
         app.engine.state.wait(10)
+
+
+def test_a_shared_output_folder_is_built_once_per_change(site: Site) -> None:
+    """output.shared: one build record for the folder, so a change is built once whichever
+    instance gets there first; an instance that finds the folder last written by another
+    renders every file again (what it remembers writing may be stale)."""
+    text = site.config.read_text("utf-8")
+    site.config.write_text(text.replace("store:\n", "output: {shared: true}\nstore:\n", 1), "utf-8")
+    site.write("n1")
+    with site.app() as a, site.app() as b:
+        b.engine.ctx.worker = "web-2:4242"  # another machine on the same shared folder
+        approve(a, "n1")
+        assert a.tick().channels["feed"].built
+        assert not b.tick().channels["feed"].built  # already built, by a, for the folder
+        feed = b.channels["feed"]
+        forgot: list[bool] = []
+        real = feed.forget_written
+        feed.forget_written = lambda: (forgot.append(True), real())[1]  # type: ignore[method-assign]
+        site.write("n2", title="第二条")
+        approve(a, "n2")
+        assert b.tick().channels["feed"].built  # b got there first this time
+        assert forgot == [True]  # a wrote the folder last: nothing b remembers is trusted
+        assert not a.tick().channels["feed"].built
+    page = site.out("notices/n2.html")
+    assert page.exists()

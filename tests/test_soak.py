@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -62,8 +63,7 @@ SECRET = "SECsoak-secret-0123456789abcdef"
 ROBOTS = ("wecom-a", "wecom-b", "dingtalk", "feishu", "lark")
 
 
-@pytest.fixture
-def robots() -> Iterator[dict[str, FakeVendor]]:
+def make_robots() -> dict[str, FakeVendor]:
     made: dict[str, FakeVendor] = {
         "wecom-a": WeComServer(),
         "wecom-b": WeComServer(),
@@ -76,6 +76,12 @@ def robots() -> Iterator[dict[str, FakeVendor]]:
         if name in ("dingtalk", "feishu", "lark"):
             server.behaviour.secret = SECRET
             server.behaviour.keywords = ("信息公开",)
+    return made
+
+
+@pytest.fixture
+def robots() -> Iterator[dict[str, FakeVendor]]:
+    made = make_robots()
     yield made
     for server in made.values():
         server.close()
@@ -148,24 +154,55 @@ def soak(root: Path, robots: dict[str, FakeVendor], instances: int) -> None:
     print(f"\nsoak, {instances} instance(s), {KILLS} SIGKILLs: " + "; ".join(report))
 
 
-@pytest.mark.slow
-@pytest.mark.postgres
-@pytest.mark.parametrize("instances", [2, 4])
-def test_soak_postgresql(
-    tmp_path: Path, pg_url: str, robots: dict[str, FakeVendor], instances: int
-) -> None:
+def pg_site(root: Path, pg_url: str, robots: dict[str, FakeVendor]) -> None:
     reset_pg(pg_url)
     store = Store(pg_url)
     store.upgrade()
     store.close()
-    site(tmp_path, pg_url, robots)
-    soak(tmp_path, robots, instances)
+    site(root, pg_url, robots)
 
 
 @pytest.mark.slow
-def test_soak_sqlite_one_instance_with_restarts(
-    tmp_path: Path, robots: dict[str, FakeVendor]
+@pytest.mark.postgres
+def test_soak_four_instances_postgresql(
+    tmp_path: Path, pg_url: str, robots: dict[str, FakeVendor]
 ) -> None:
-    (tmp_path / "var").mkdir()
-    site(tmp_path, f"sqlite:///{tmp_path / 'var' / 'soak.db'}", robots)
-    soak(tmp_path, robots, 1)
+    pg_site(tmp_path, pg_url, robots)
+    soak(tmp_path, robots, 4)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_soak_two_instances_postgresql_beside_one_on_sqlite(
+    tmp_path: Path, pg_url: str, robots: dict[str, FakeVendor]
+) -> None:
+    """Two soaks at once (their robots' windows keep them a minute long each): 2 instances
+    on PostgreSQL, and 1 instance on SQLite with restarts, each with robots of its own."""
+    pg_root, lite_root = tmp_path / "pg", tmp_path / "sqlite"
+    (lite_root / "var").mkdir(parents=True)
+    pg_root.mkdir()
+    lite_robots = make_robots()
+    failures: list[BaseException] = []
+
+    def run(root: Path, made: dict[str, FakeVendor], instances: int) -> None:
+        try:
+            soak(root, made, instances)
+        except BaseException as exc:  # reported by the test's thread
+            failures.append(exc)
+
+    try:
+        pg_site(pg_root, pg_url, robots)
+        site(lite_root, f"sqlite:///{lite_root / 'var' / 'soak.db'}", lite_robots)
+        threads = [
+            threading.Thread(target=run, args=(pg_root, robots, 2)),
+            threading.Thread(target=run, args=(lite_root, lite_robots, 1)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for server in lite_robots.values():
+            server.close()
+    if failures:
+        raise failures[0]

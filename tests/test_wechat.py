@@ -300,6 +300,8 @@ def test_mp_daily_quota_waits_for_the_next_day(site: Site, mp: MpServer) -> None
             approve(app, f"q{i}")
         drain(site, app)
         states = [delivery(app, f"q{i}", "mp") for i in range(3)]
+        status = {s.name: s for s in app.status()}["mp"]
+    assert status.quotas["submit"] == (1, 2)  # the new day's count, shown in status
     assert all(d.state == DeliveryState.SENT for d in states)
     assert len(mp.published()) == 3
     assert mp.quota_refusals == 0  # never asked past the quota: 45009 never came

@@ -232,7 +232,7 @@ class WeChatMpChannel(ApiChannel[WeChatMpOptions]):
         limit = getattr(self.options.quotas, what)
         return self.ctx.quotas.take(f"{self.robot_key}:{what}", limit, self.ctx.clock.now())
 
-    def quota_used(self) -> dict[str, tuple[int, int]]:
+    def quota_use(self) -> dict[str, tuple[int, int]]:
         """Each daily quota today: (used, allowed), for status."""
         assert self.ctx.quotas is not None
         now = self.ctx.clock.now()
@@ -269,7 +269,7 @@ class WeChatMpChannel(ApiChannel[WeChatMpOptions]):
                 self.until_tomorrow(),
                 counted=False,
             )
-        except (ApiError, ValueError, OSError) as exc:
+        except (ApiError, ValueError, OSError, KeyError, TypeError) as exc:
             return self.outcome_of(exc)
 
     def _upload(self, path: str, data: bytes, name: str, media_type: str) -> str:
@@ -335,7 +335,7 @@ class WeChatMpChannel(ApiChannel[WeChatMpOptions]):
             return self._follow(task)
         except self._QuotaUsed as exc:
             return Outcome.pending(ref, str(exc), self.until_tomorrow())
-        except (ApiError, ValueError, OSError) as exc:
+        except (ApiError, ValueError, OSError, KeyError, TypeError) as exc:
             out = self.outcome_of(exc)
             if out.kind.value in ("retry", "unknown"):  # polling is safe: look again later
                 return Outcome.pending(ref, out.reason, self.poll_seconds)
@@ -434,7 +434,8 @@ class WeChatMpChannel(ApiChannel[WeChatMpOptions]):
         return 200, "success", json.dumps({"publish_id": publish_id})[1:-1]
 
     def outcome_of(self, exc: Exception) -> Outcome:
-        if isinstance(exc, (ValueError, OSError)):
+        if isinstance(exc, (ValueError, OSError, KeyError, TypeError)):
+            # a record this channel cannot read (an edited ref), or a file it cannot open
             return Outcome.failed(redact(str(exc)))
         if isinstance(exc, NotSent):
             return Outcome.retry(str(exc))

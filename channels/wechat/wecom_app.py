@@ -328,6 +328,13 @@ class WeComAppChannel(ApiChannel[WeComAppOptions]):
             self.ctx.clock.now(),
         )
 
+    def quota_use(self) -> dict[str, tuple[int, int]]:
+        limit = self.options.daily_limit
+        if not limit or self.ctx.quotas is None:
+            return {}
+        key = f"{self.robot_key}:{self.options.agentid}:send"
+        return {"send": (self.ctx.quotas.used(key, limit, self.ctx.clock.now()), limit)}
+
     def _quota_wait(self) -> Outcome:
         return Outcome.retry(
             f"daily_limit of {self.options.daily_limit} messages used today",

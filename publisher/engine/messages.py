@@ -17,7 +17,7 @@ from datetime import datetime
 from ..channel import AnyMessageChannel
 from ..errors import BlobMismatch, ChannelError, NotApproved
 from ..model import Action, Delivery, Outcome, OutcomeKind, PublishedNotice
-from .context import EngineContext
+from .context import EngineContext, log
 from .outcomes import Outcomes
 from .reports import ChannelReport
 
@@ -149,6 +149,8 @@ class MessageSender:
         parts = d.parts_sent
         refs = d.ref.splitlines() if parts else []  # what the target said of each part sent
         for payload in payloads[parts:]:
+            if not self._still_mine([d.id]):
+                return False  # the claim ran out while this worker was busy: another has it
             if self._wait_for_token(ch, report):
                 self.ctx.store.release([d.id], self.ctx.clock.now())  # parts sent so far are kept
                 return True
@@ -188,6 +190,11 @@ class MessageSender:
             while take > 1 and not ch.digest_fits([v for _, v in live[:take]], now):
                 take -= 1
             part, live = live[:take], live[take:]
+            held = self._still_mine([d.id for d, _ in part])
+            part = [(d, v) for d, v in part if d.id in held]  # the others went to another
+            if not part:
+                continue
+            take = len(part)
             if take == 1:
                 stop = self._send_one(ch, part[0][0], report)
                 continue
@@ -215,6 +222,17 @@ class MessageSender:
             if stop:
                 self.ctx.store.release([d.id for d, _ in live], self.ctx.clock.now())
         return stop
+
+    def _still_mine(self, ids: list[int]) -> set[int]:
+        """The deliveries of ``ids`` this worker still holds, their leases renewed."""
+        now = self.ctx.clock.now()
+        held = self.ctx.store.hold(ids, self.ctx.worker, now, self.ctx.cfg.lease)
+        if len(held) < len(ids):
+            log.info(
+                "%d claim(s) ran out before their send; another instance has them",
+                len(ids) - len(held),
+            )
+        return held
 
     # ---------------------------------------------------------------- rate limits
 

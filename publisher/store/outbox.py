@@ -115,6 +115,26 @@ class OutboxQueries(StoreBase):
                     )
         return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
 
+    def hold(self, ids: Sequence[int], worker: str, now: datetime, lease: float) -> set[int]:
+        """Of ``ids``, those this worker still holds (its claim has not run out and been
+        taken by another instance), their lease renewed: a send must never go out on a
+        claim that expired while the worker was busy (another instance may be sending it)."""
+        if not ids:
+            return set()
+        with self.tx() as conn:
+            rows = conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id.in_(list(ids)),
+                    deliveries.c.state == DeliveryState.CLAIMED,
+                    deliveries.c.claimed_by == worker,
+                    deliveries.c.lease_until >= now,
+                )
+                .values(lease_until=now + timedelta(seconds=lease))
+                .returning(deliveries.c.id)
+            ).all()
+        return {r.id for r in rows}
+
     def mark_sending(self, delivery_id: int, now: datetime) -> None:
         """Note that a send begins (kept as short as one UPDATE before the request)."""
         with self.tx() as conn:
@@ -272,7 +292,11 @@ class OutboxQueries(StoreBase):
                     deliveries.c.state == DeliveryState.CLAIMED,
                 )
                 .values(
-                    state=DeliveryState.PENDING, lease_until=None, claimed_by=None, updated_at=now
+                    state=DeliveryState.PENDING,
+                    lease_until=None,
+                    claimed_by=None,
+                    updated_at=now,
+                    send_started_at=None,  # given back before it was sent
                 )
             )
 

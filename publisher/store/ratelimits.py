@@ -70,6 +70,9 @@ class RateLimitQueries(StoreBase):
         if self.dialect != "postgresql":  # SQLite's write lock covers the insert
             return
         key = _row_key(robot)
+        known: set[str] = self.__dict__.setdefault("_window_rows", set())
+        if key in known:  # rows are never deleted: once seen, it is there to lock
+            return
         with contextlib.suppress(IntegrityError), self.tx() as conn:
             if (
                 conn.execute(
@@ -78,6 +81,7 @@ class RateLimitQueries(StoreBase):
                 is None
             ):
                 conn.execute(insert(rate_windows).values(robot=key, sends="[]"))
+        known.add(key)
 
     def take(
         self, robot: str, limits: Sequence[tuple[int, float]], now: datetime | None = None
