@@ -14,6 +14,7 @@ but its own servers, and links out of the platform. So the article is written fo
 from __future__ import annotations
 
 import hashlib
+import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,4 +157,4 @@ def _replace(el: Any, text: str) -> None:
 
 
 def _esc(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return html.escape(s)

@@ -37,9 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from publisher.channel import ChannelOptions, Payload, SecretValue
 from publisher.model import Action, Outcome, PublishedNotice
-from publisher.secrets import MissingSecret, redact
+from publisher.secrets import MissingSecret
 
-from .api import TOKEN_CODES, ApiError, NoAnswer, NotSent, Refused
+from .api import ApiError, NoAnswer, Refused
 from .article import article_for
 from .base import ApiChannel, dumps
 from .cover import default_cover
@@ -135,6 +135,9 @@ class WeChatMpChannel(ApiChannel[WeChatMpOptions]):
     outlet_label = "微信公众号"
     Options: ClassVar[type[ChannelOptions]] = WeChatMpOptions
     default_base = "https://api.weixin.qq.com"
+    token_path = "/cgi-bin/stable_token"
+    disabled_codes = DISABLED_CODES
+    content_codes = CONTENT_CODES
     wants_files = True  # body images are uploaded from the approved bytes
 
     def __init__(self, *args: Any, **kw: Any) -> None:
@@ -433,31 +436,14 @@ class WeChatMpChannel(ApiChannel[WeChatMpOptions]):
             return 200, "success", None  # another event, or safe mode: nothing to do
         return 200, "success", json.dumps({"publish_id": publish_id})[1:-1]
 
-    def outcome_of(self, exc: Exception) -> Outcome:
-        if isinstance(exc, (ValueError, OSError, KeyError, TypeError)):
-            # a record this channel cannot read (an edited ref), or a file it cannot open
-            return Outcome.failed(redact(str(exc)))
-        if isinstance(exc, NotSent):
-            return Outcome.retry(str(exc))
-        if isinstance(exc, NoAnswer):
-            return Outcome.unknown(str(exc))
-        assert isinstance(exc, Refused)
-        said = redact(f"{exc.api}: errcode {exc.code}: {exc.message}")
-        if exc.code in TOKEN_CODES and exc.api != "/cgi-bin/stable_token":
-            return Outcome.retry(f"{said} (a fresh access token was refused too)")
+    def refused(self, exc: Refused, said: str) -> Outcome | None:
         if exc.code == 45009:
             return Outcome.retry(
-                f"{said} (the account's daily quota)",
-                self.until_tomorrow(),
-                counted=False,
+                f"{said} (the account's daily quota)", self.until_tomorrow(), counted=False
             )
         if exc.code == -1:
             return Outcome.retry(said, 5.0)
-        if exc.code in DISABLED_CODES:
-            return Outcome.disabled(f"{said}: {DISABLED_CODES[exc.code]}")
-        if exc.code in CONTENT_CODES:
-            return Outcome.failed(f"{said} ({CONTENT_CODES[exc.code]})")
-        return Outcome.failed(f"{said} (not a documented success)")
+        return None
 
 
 def _attr(s: str) -> str:

@@ -14,6 +14,7 @@ seat quota requires it.
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,9 +27,8 @@ from channels.webhook.limits import cut_bytes, nbytes, split
 from publisher.channel import ChannelOptions, Payload, SecretValue, with_margin
 from publisher.errors import RenderError
 from publisher.model import Action, Outcome, PublishedNotice, SentRef
-from publisher.secrets import redact
 
-from .api import TOKEN_CODES, ApiError, NoAnswer, NotSent, Refused
+from .api import ApiError, NoAnswer, Refused
 from .base import ApiChannel, dumps
 from .options import ApiOptions, split_names
 
@@ -106,6 +106,9 @@ class WeComAppChannel(ApiChannel[WeComAppOptions]):
     outlet_label = "企业微信应用消息"
     Options: ClassVar[type[ChannelOptions]] = WeComAppOptions
     default_base = "https://qyapi.weixin.qq.com"
+    token_path = "/cgi-bin/gettoken"
+    disabled_codes = DISABLED_CODES
+    content_codes = CONTENT_CODES
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -362,23 +365,11 @@ class WeComAppChannel(ApiChannel[WeComAppOptions]):
             return self.outcome_of(exc)
         return Outcome.sent(ref=f"recalled:{payload.msgid}")
 
-    def outcome_of(self, exc: ApiError) -> Outcome:
-        if isinstance(exc, NotSent):
-            return Outcome.retry(str(exc))
-        if isinstance(exc, NoAnswer):
-            return Outcome.unknown(str(exc))
-        assert isinstance(exc, Refused)
-        said = redact(f"errcode {exc.code}: {exc.message}")
-        if exc.code in TOKEN_CODES and exc.api != "/cgi-bin/gettoken":
-            return Outcome.retry(f"{said} (a fresh access token was refused too)")
+    def refused(self, exc: Refused, said: str) -> Outcome | None:
         if exc.code in RETRY_CODES:
             wait, counted = RETRY_CODES[exc.code]
             return Outcome.retry(said, wait, counted=counted, limited=exc.code != -1)
-        if exc.code in DISABLED_CODES:
-            return Outcome.disabled(f"{said} ({DISABLED_CODES[exc.code]})")
-        if exc.code in CONTENT_CODES:
-            return Outcome.failed(f"{said} ({CONTENT_CODES[exc.code]})")
-        return Outcome.failed(f"{said} (not a documented success)")
+        return None
 
     def render_alert(self, text: str) -> Payload:
         msgtype = "markdown" if self.options.msgtype == "markdown" else "text"
@@ -386,14 +377,17 @@ class WeComAppChannel(ApiChannel[WeComAppOptions]):
 
 
 def _esc(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(s, quote=False)
 
 
 def _cut_escaped(text: str, limit: int) -> str:
     """``text`` cut so that its escaped form fits ``limit`` bytes."""
     text = " ".join(text.split())
-    while nbytes(_esc(text)) > limit and text:
-        text = cut_bytes(text, max(1, min(nbytes(text) - 1, limit)))
-        if nbytes(_esc(text)) > limit:
-            limit -= 8
-    return text
+    room = limit
+    while room > 3:
+        cut = cut_bytes(text, room)
+        over = nbytes(_esc(cut)) - limit
+        if over <= 0:
+            return cut
+        room -= over  # each & or < costs more escaped: cut that much more
+    return ""
