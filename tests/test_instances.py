@@ -203,12 +203,15 @@ def test_two_instances_with_folders_of_their_own_each_keep_theirs_current(
     instances = [_serving_instance(root) for root in roots[:2]]
     pages = [f"http://127.0.0.1:{port}/notices/n1.html" for port in ports[:2]]
     try:
-        assert wait_for(
-            lambda: all(
-                _status(p.replace("notices/n1.html", "health")) in (200, 503) for p in pages
-            ),
-            30,
-        )
+        health = [p.replace("notices/n1.html", "health") for p in pages]
+        started = wait_for(lambda: all(_status(h) in (200, 503) for h in health), 60)
+        assert started, [  # why an instance did not come up (a port taken, an error)
+            (
+                w.poll(),
+                w.stderr.read().decode()[-1500:] if w.poll() is not None and w.stderr else "",
+            )
+            for w in instances
+        ]
         appeared: dict[str, float] = {}
         while len(appeared) < 2 and time.time() < publish_at.timestamp() + 10:
             for p in pages:
