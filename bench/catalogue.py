@@ -20,9 +20,9 @@ from pathlib import Path
 import rjieba
 from sqlalchemy import func, select
 
-from publisher.app import Publisher
-from publisher.catalogue import default_catalogue
 from publisher.config import load_settings
+from publisher.notices.catalogue import default_catalogue
+from publisher.service.app import Publisher
 from publisher.store.schema import versions
 from tests.helpers import approve_everything
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import httpx
 
-from publisher.accounts import Accounts
-from publisher.app import Publisher
 from publisher.config import load_settings
-from publisher.console import console_app
-from publisher.server import Server
+from publisher.service.accounts import Accounts
+from publisher.service.app import Publisher
+from publisher.web.console import console_app
+from publisher.web.server import Server
 
 from .core import write_site
 

@@ -13,11 +13,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from publisher.app import Publisher
-from publisher.catalogue import default_catalogue
 from publisher.clock import ManualClock
 from publisher.config import load_settings
-from publisher.notice_files import load_folder
+from publisher.notices.catalogue import default_catalogue
+from publisher.notices.files import load_folder
+from publisher.service.app import Publisher
 
 CONFIG = """\
 site: {name: 基准测试站点, school_name: 基准示范大学, base_url: "http://127.0.0.1:8080"}

@@ -28,10 +28,10 @@ from lxml import etree
 
 from channels.rss import RssChannel, RssOptions
 from channels.rss.entries import guid
-from publisher.catalogue import default_catalogue
 from publisher.channel import ChannelContext
 from publisher.clock import ManualClock
 from publisher.model import Notice, PublishedNotice, SiteInfo
+from publisher.notices.catalogue import default_catalogue
 from publisher.templating import make_environment
 from publisher.text import render_markdown
 
@@ -272,7 +272,7 @@ def wrk_rps(url: str, etag: str | None, seconds: int = 5) -> float:
 def serving_figures(n: int) -> list[Row]:
     import httpx
 
-    from publisher.server import Server
+    from publisher.web.server import Server
 
     if not shutil.which("wrk") or not shutil.which("nginx"):
         print("# skipped 304/s: needs Debian packages wrk and nginx-light (./dev bench installs)")

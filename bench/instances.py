@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import text
 
-from publisher.app import Publisher
 from publisher.config import load_settings
+from publisher.service.app import Publisher
 from publisher.store import Store
 from tests.helpers import WebhookSink, approve_everything, start_worker, stop_workers
 from tests.vendors import free_port

@@ -11,13 +11,13 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from publisher.fields import SHIPPED_TITLES, LintConfig
-from publisher.lint import run_rules
-from publisher.matching import fold
 from publisher.model import Notice
+from publisher.review.fields import SHIPPED_TITLES, LintConfig
+from publisher.review.matching import fold
+from publisher.review.rules import run_rules
+from publisher.review.urls import domain_ascii
+from publisher.review.visible import shown_body
 from publisher.text import render_markdown
-from publisher.urls import domain_ascii
-from publisher.visible import shown_body
 
 ARTICLE = (
     "**第{n}条** 为规范基准示范大学招生工作，维护考生合法权益，根据《中华人民共和国高等教育法》"

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from publisher.app import Publisher
 from publisher.clock import ManualClock
 from publisher.config import load_settings
+from publisher.service.app import Publisher
 from tests.helpers import approve_everything
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -263,8 +263,8 @@ server: {{enabled: false}}
 def rebuild_lag_figures(notices: int = 1000, robots: int = 40) -> list[Row]:
     """Robot notices due every 2 s while one `publisher run` exports ``notices`` notices for
     3 screen profiles from nothing: how late each reaches the webhook."""
-    from publisher.app import Publisher
     from publisher.config import load_settings
+    from publisher.service.app import Publisher
     from tests.helpers import WebhookSink, approve_everything, start_worker, stop_workers
 
     sink = WebhookSink()

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from publisher.app import Publisher
 from publisher.config import load_settings
+from publisher.service.app import Publisher
 from publisher.store import Store
 from tests.helpers import approve_everything, reset_pg, start_worker, stop_workers
 

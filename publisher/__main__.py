@@ -1,4 +1,4 @@
-from .cli import main
+from publisher.cli import main
 
 # the guard matters: signage's drawing workers are spawned processes, which import the main
 # module again, and must not run the command line a second time

@@ -30,8 +30,8 @@ import httpx
 import jinja2
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
-from .errors import ChannelNotConfigured, RenderError, UnknownChannelType
-from .model import (
+from publisher.errors import ChannelNotConfigured, RenderError, UnknownChannelType
+from publisher.model import (
     Action,
     Alert,
     ChecklistItem,
@@ -41,8 +41,8 @@ from .model import (
     SiteInfo,
     Tombstone,
 )
-from .output import write_tree
-from .secrets import MissingSecret, Secret, redact, secret_from_config
+from publisher.output import write_tree
+from publisher.secrets import MissingSecret, Secret, redact, secret_from_config
 
 SecretValue = Annotated[
     Secret,

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import yamlsrc
-from .catalogue import Catalogue, Duty, load_catalogue, parse_rhythm
-from .channel import ChannelOptions, MessageChannel, SecretValue, channel_class
-from .errors import CatalogueError, ConfigError, ErrorSet, Located, UnknownChannelType
-from .index_numbers import DEFAULT_PATTERN, IndexScheme, check_pattern
-from .model import Notice, SiteInfo
-from .secrets import expand_env
+from publisher.channel import ChannelOptions, MessageChannel, SecretValue, channel_class
+from publisher.errors import CatalogueError, ConfigError, ErrorSet, Located, UnknownChannelType
+from publisher.model import Notice, SiteInfo
+from publisher.notices import yamlsrc
+from publisher.notices.catalogue import Catalogue, Duty, load_catalogue, parse_rhythm
+from publisher.notices.index_numbers import DEFAULT_PATTERN, IndexScheme, check_pattern
+from publisher.secrets import expand_env
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}

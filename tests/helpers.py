@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from publisher.app import Publisher
 from publisher.clock import ManualClock
 from publisher.config import Settings, load_settings
+from publisher.service.app import Publisher
 
 TZ = ZoneInfo("Asia/Shanghai")
 

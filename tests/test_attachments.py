@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from publisher.attachments import UndecidableCharset, decode
 from publisher.errors import BlobMismatch, NoticeError
+from publisher.notices.attachments import UndecidableCharset, decode
 from publisher.store.schema import blobs
 
 from .helpers import Site, approve

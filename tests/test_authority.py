@@ -143,7 +143,7 @@ def test_the_os_account_comes_from_the_user_id_not_the_environment(
 ) -> None:
     import pwd
 
-    from publisher.roster import current_os_user
+    from publisher.review.roster import current_os_user
 
     real = pwd.getpwuid(os.getuid()).pw_name
     for var in ("USER", "LOGNAME", "USERNAME"):

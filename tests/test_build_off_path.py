@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.app import Publisher
 from publisher.config import load_settings
+from publisher.service.app import Publisher
 
 from .helpers import TZ, WebhookSink, approve_everything, start_worker, stop_workers
 

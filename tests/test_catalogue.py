@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.app import Publisher
-from publisher.index_numbers import IndexScheme, check_pattern
-from publisher.search import query_terms, snippet
+from publisher.notices.index_numbers import IndexScheme, check_pattern
+from publisher.records.search import query_terms, snippet
+from publisher.service.app import Publisher
 from publisher.store import Store
 
 from .helpers import Site, approve, approve_everything, reset_pg
@@ -260,7 +260,7 @@ def test_index_scheme_fields(site: Site) -> None:
         "{org}/{category_slug}{item}-{year}-{serial:03d}", "G{1}", settings_.catalogue, settings_.tz
     )
     site.write("a", extra="issued_on: 2025-12-30")
-    from publisher.notice_files import load_file
+    from publisher.notices.files import load_file
 
     notice = load_file(
         site.root / "items" / "a.md",

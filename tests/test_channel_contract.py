@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from publisher.app import Publisher
 from publisher.channel import REGISTRY, channel_types, register_channel
 from publisher.clock import ManualClock
 from publisher.config import load_settings
 from publisher.errors import ConfigError, ErrorSet
+from publisher.service.app import Publisher
 
 from .helpers import START, approve, notice_text
 

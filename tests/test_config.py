@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from publisher.app import Publisher
 from publisher.channel import channel_types
 from publisher.config import load_settings, parse_duration, parse_settings
 from publisher.errors import ConfigError, ErrorSet
 from publisher.secrets import MissingSecret, redact
+from publisher.service.app import Publisher
 
 from .helpers import ROOT
 

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from publisher.accounts import Accounts
-from publisher.app import Publisher
-from publisher.console import console_app
-from publisher.server import Server
+from publisher.service.accounts import Accounts
+from publisher.service.app import Publisher
+from publisher.web.console import console_app
+from publisher.web.server import Server
 
 from .helpers import Site
 from .vendors import free_port
@@ -295,7 +295,7 @@ def test_roster_seeds_accounts_and_the_console_can_live_on_its_own_address(
     site: Site, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from publisher.cli import main
-    from publisher.scheduler import Runner
+    from publisher.runtime.daemon import Runner
 
     from .helpers import ROSTER
 

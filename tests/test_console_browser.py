@@ -9,9 +9,9 @@ from typing import Any
 import feedparser
 import pytest
 
-from publisher.accounts import Accounts
-from publisher.console import console_app
-from publisher.server import Server
+from publisher.service.accounts import Accounts
+from publisher.web.console import console_app
+from publisher.web.server import Server
 
 from .helpers import Site
 from .vendors import WeComServer

@@ -10,11 +10,11 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from publisher.app import Publisher, restore_store
 from publisher.config import load_settings
-from publisher.continuity import read_owner, read_withdrawals, withdrawal_path
+from publisher.delivery.continuity import read_owner, read_withdrawals, withdrawal_path
 from publisher.errors import OutputOwned, PublisherError
-from publisher.notice_files import canonical, content_hash, load_folder
+from publisher.notices.files import canonical, content_hash, load_folder
+from publisher.service.app import Publisher, restore_store
 from publisher.store import Store
 
 from .helpers import PAPER_APPROVES, Site, approve, notice_text, reset_pg

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pypinyin import Style, pinyin
 
-from publisher.fields import SHIPPED_TITLES, LintConfig
-from publisher.lint import DEFAULT_DENY_LIST, run_rules
-from publisher.matching import _confusable_prototypes
 from publisher.model import Attachment, Link, Notice, Severity
-from publisher.review import attachment_fields
-from publisher.urls import domain_ascii
+from publisher.review.fields import SHIPPED_TITLES, LintConfig
+from publisher.review.gate import attachment_fields
+from publisher.review.matching import _confusable_prototypes
+from publisher.review.rules import DEFAULT_DENY_LIST, run_rules
+from publisher.review.urls import domain_ascii
 
 from .helpers import START
 

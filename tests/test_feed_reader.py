@@ -11,7 +11,7 @@ import feedparser
 import httpx
 from playwright.sync_api import expect
 
-from publisher.server import Server
+from publisher.web.server import Server
 
 from .helpers import Site, approve
 

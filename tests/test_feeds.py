@@ -261,7 +261,7 @@ def test_websub_ping_after_each_change(site: Site, hub: tuple[str, list[Any]]) -
 def test_served_with_the_right_types(site: Site) -> None:
     import httpx
 
-    from publisher.server import Server
+    from publisher.web.server import Server
 
     site.write("n1")
     with site.app() as app:
@@ -300,7 +300,7 @@ def test_config_rejects_bad_feed_options(tmp_path: Path) -> None:
 def test_summaries_stay_text_and_attachment_urls_are_encoded(site: Site) -> None:
     import httpx
 
-    from publisher.server import Server
+    from publisher.web.server import Server
 
     (site.root / "items" / "名单 2026#1.csv").write_text("姓名\n王晓\n", "utf-8")
     site.write(

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from publisher.errors import BlockedByFindings, NotApproved, ReviewError, StaleReview
 from publisher.model import DeliveryState
-from publisher.notice_files import content_hash, from_canonical
+from publisher.notices.files import content_hash, from_canonical
 
 from .helpers import PAPER_APPROVES, TZ, Site, approve
 from .vendors import WeComServer

@@ -14,10 +14,10 @@ import shutil
 from pathlib import Path
 
 from publisher.config import load_settings
-from publisher.lint import run_rules
 from publisher.model import Notice, Severity
-from publisher.notice_files import load_folder
-from publisher.review import attachment_fields, lint_config
+from publisher.notices.files import load_folder
+from publisher.review.gate import attachment_fields, lint_config
+from publisher.review.rules import run_rules
 
 from .helpers import ROOT, START
 
@@ -84,7 +84,7 @@ def test_an_injected_copy_of_a_genuine_report_is_blocked_with_its_brand_named(
 def test_the_injected_report_is_caught_by_structure_not_by_a_word_list() -> None:
     """Neither the brand nor its slogan is on any list: the slogan in brackets after a name,
     and the emoji density, are what give it away."""
-    from publisher.lint import DEFAULT_DENY_LIST
+    from publisher.review.rules import DEFAULT_DENY_LIST
 
     settings = load_settings(ROOT / "config.yaml")
     cfg = lint_config(settings)

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from publisher.app import Publisher
 from publisher.config import load_settings
+from publisher.service.app import Publisher
 from publisher.store import Store
 
 from .helpers import WebhookSink, approve_everything, reset_pg, start_worker, stop_workers

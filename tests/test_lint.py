@@ -5,9 +5,9 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.lint import LintConfig, id_number_valid, luhn_valid, mask, run_rules
-from publisher.matching import fold
 from publisher.model import Notice, Severity
+from publisher.review.matching import fold
+from publisher.review.rules import LintConfig, id_number_valid, luhn_valid, mask, run_rules
 
 from .helpers import START
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.catalogue import default_catalogue, load_catalogue
 from publisher.errors import NoticeError
-from publisher.notice_files import (
+from publisher.notices.catalogue import default_catalogue, load_catalogue
+from publisher.notices.files import (
     canonical,
     content_hash,
     from_canonical,

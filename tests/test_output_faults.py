@@ -14,7 +14,7 @@ import feedparser
 import pytest
 
 from publisher.errors import PublisherError
-from publisher.scheduler import Runner
+from publisher.runtime.daemon import Runner
 
 from .helpers import IN_CI, Site, approve
 

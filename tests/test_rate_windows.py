@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from publisher.channel import with_margin
-from publisher.monitoring import Passes, metrics, status_row
+from publisher.runtime.monitoring import Passes, metrics, status_row
 from publisher.store import Store
 
 from .helpers import Site, approve

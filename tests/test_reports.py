@@ -12,8 +12,8 @@ from pathlib import Path
 import html5lib
 import pytest
 
-from publisher.app import Publisher
 from publisher.clock import ManualClock
+from publisher.service.app import Publisher
 
 from .helpers import TZ, Site, approve
 from .vendors import WeComServer
@@ -147,9 +147,9 @@ def test_the_console_shows_the_same_coverage_table(year_site: Site) -> None:
 
     import httpx
 
-    from publisher.accounts import Accounts
-    from publisher.console import console_app
-    from publisher.server import Server
+    from publisher.service.accounts import Accounts
+    from publisher.web.console import console_app
+    from publisher.web.server import Server
 
     site = year_site
     site.clock.set(at(2026, 4, 10))
@@ -283,7 +283,7 @@ def test_the_office_writes_its_sections_in_yaml(year_site: Site, tmp_path: Path)
 def test_the_review_register_lists_every_signoff(year_site: Site, tmp_path: Path) -> None:
     import docx
 
-    from publisher.reports.register import write_register
+    from publisher.records.reports.register import write_register
 
     site = year_site
     with site.app() as app:

@@ -132,7 +132,7 @@ def test_500_notices_to_5_robots(site: Site, vendors: dict[str, Any]) -> None:
     with site.app() as app:
         # approved the way the office does it on paper: each review record names the exact
         # version (its hash is not changed by adding the record); the next sync applies it
-        from publisher.notice_files import canonical, content_hash
+        from publisher.notices.files import canonical, content_hash
 
         notices, errors = app.load()
         assert not errors

@@ -109,7 +109,7 @@ def test_sigterm_drains_within_the_grace(tmp_path: Path) -> None:
             "utf-8",
         )
         from publisher.config import load_settings
-        from publisher.notice_files import canonical, content_hash, load_folder
+        from publisher.notices.files import canonical, content_hash, load_folder
 
         s = load_settings(tmp_path / "config.yaml")
         n = load_folder(s.items_dir, catalogue=s.catalogue, tz=s.tz).notices["n1"]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from publisher.config import ScheduleConfig
-from publisher.scheduler import Runner
+from publisher.runtime.daemon import Runner
 
 from .helpers import Site, approve
 from .vendors import wait_for

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher.errors import BadHeartbeat
-from publisher.monitoring import Passes, metrics, status_document
-from publisher.screens import MAX_BODY, MIN_INTERVAL
+from publisher.runtime.monitoring import Passes, metrics, status_document
+from publisher.service.screens import MAX_BODY, MIN_INTERVAL
 
 from .helpers import Site, approve
 from .vendors import WeComServer
@@ -165,7 +165,7 @@ def test_beats_too_often_and_too_many_screens_are_refused(
         with pytest.raises(BadHeartbeat) as err:
             app.screens.record(beat(), "10.0.0.8")
         assert err.value.status == 429 and f"{MIN_INTERVAL:g} s" in str(err.value)
-        monkeypatch.setattr("publisher.screens.MAX_SCREENS", 3)
+        monkeypatch.setattr("publisher.service.screens.MAX_SCREENS", 3)
         app.screens.record(beat(screen="b"), "10.0.0.8")
         app.screens.record(beat(screen="c"), "10.0.0.8")
         with pytest.raises(BadHeartbeat) as err:

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from publisher.server import Server
+from publisher.web.server import Server
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from publisher.server import Server
+from publisher.web.server import Server
 
 from .helpers import Site, approve
 
@@ -69,7 +69,7 @@ def axe_violations(page: Any) -> list[str]:
 def test_the_catalogue_reads_and_searches_in_a_browser(site: Site, browser: Any) -> None:
     import socket
 
-    from publisher.scheduler import Runner
+    from publisher.runtime.daemon import Runner
 
     with socket.socket() as s:  # the site's base_url must be where the browser finds it
         s.bind(("127.0.0.1", 0))

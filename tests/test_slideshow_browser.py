@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageChops
 
-from publisher.server import Server
+from publisher.web.server import Server
 
 from .helpers import Site, approve
 from .vendors import wait_for

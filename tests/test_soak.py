@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from publisher.app import Publisher
 from publisher.config import load_settings
+from publisher.service.app import Publisher
 from publisher.store import Store
 
 from .helpers import approve_everything, reset_pg, start_worker, stop_workers

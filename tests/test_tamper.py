@@ -7,8 +7,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.lint import run_rules
 from publisher.model import Severity
+from publisher.review.rules import run_rules
 
 from .test_evasion import BASE, CFG
 

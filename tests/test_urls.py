@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from publisher.lint import run_rules
 from publisher.model import Attachment, Link
-from publisher.urls import domain_ascii, link_problem
+from publisher.review.rules import run_rules
+from publisher.review.urls import domain_ascii, link_problem
 
 from .test_evasion import BASE, CFG
 

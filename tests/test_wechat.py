@@ -424,7 +424,7 @@ def test_mp_long_title_and_secrets_stay_out(site: Site, mp: MpServer) -> None:
 def test_mp_publishjobfinish_event_ends_the_wait(
     site: Site, mp: MpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from publisher.server import Server
+    from publisher.web.server import Server
 
     monkeypatch.setenv("MP_CB_TOKEN", "callback-token-abc")
     block = mp_block(more='      callback_token: "${MP_CB_TOKEN}"\n')

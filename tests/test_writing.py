@@ -9,16 +9,16 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.catalogue import default_catalogue
-from publisher.notice_files import parse_notice
-from publisher.workdays import add_working_days
-from publisher.writing import (
+from publisher.notices.catalogue import default_catalogue
+from publisher.notices.editor import (
     Draft,
     compose,
     parse_links,
     publicity_ends,
     safe_filename,
 )
+from publisher.notices.files import parse_notice
+from publisher.notices.workdays import add_working_days
 
 TZ = ZoneInfo("Asia/Shanghai")
 CATALOGUE = default_catalogue()

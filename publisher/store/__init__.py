@@ -6,14 +6,14 @@ SQLite (one machine, WAL, ``BEGIN IMMEDIATE``) and PostgreSQL (several instances
 
 from __future__ import annotations
 
-from .accounts import AccountQueries, AccountRow
-from .alerts import SignageAlertQueries
-from .catalogue import CatalogueQueries, SearchDocRow, SearchHit
-from .channels import ChannelQueries
-from .metrics import MetricsQueries
-from .outbox import OutboxQueries
-from .ratelimits import RateLimitQueries
-from .rows import (
+from publisher.store.accounts import AccountQueries, AccountRow
+from publisher.store.alerts import SignageAlertQueries
+from publisher.store.catalogue import CatalogueQueries, SearchDocRow, SearchHit
+from publisher.store.channels import ChannelQueries
+from publisher.store.metrics import MetricsQueries
+from publisher.store.outbox import OutboxQueries
+from publisher.store.ratelimits import RateLimitQueries
+from publisher.store.rows import (
     ApprovalResult,
     ApprovalRow,
     ChannelStateRow,
@@ -21,8 +21,8 @@ from .rows import (
     NoticeRow,
     VersionRow,
 )
-from .screens import ScreenQueries
-from .versions import VersionQueries
+from publisher.store.screens import ScreenQueries
+from publisher.store.versions import VersionQueries
 
 
 class Store(

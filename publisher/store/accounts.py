@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Row, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import NotFound, PublisherError
-from .base import StoreBase
-from .schema import accounts, login_failures
+from publisher.errors import NotFound, PublisherError
+from publisher.store.base import StoreBase
+from publisher.store.schema import accounts, login_failures
 
 
 @dataclass(frozen=True)

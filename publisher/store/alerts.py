@@ -8,9 +8,9 @@ from datetime import datetime
 
 from sqlalchemy import insert, select, update
 
-from ..model import Alert
-from .base import StoreBase
-from .schema import (
+from publisher.model import Alert
+from publisher.store.base import StoreBase
+from publisher.store.schema import (
     signage_alerts,
 )
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from ..errors import StoreError
-from ..secrets import redact
-from .db import head_revision, sqlite_path
+from publisher.errors import StoreError
+from publisher.secrets import redact
+from publisher.store.db import head_revision, sqlite_path
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def _inspect_dump(file: Path, url: str) -> BackupInfo:
 def _check_revision(file: Path, revision: str) -> None:
     from alembic.script import ScriptDirectory
 
-    from .db import MIGRATIONS
+    from publisher.store.db import MIGRATIONS
 
     known = {s.revision for s in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
     if revision not in known:

@@ -14,10 +14,10 @@ from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ..errors import SchemaError, StoreError
-from ..secrets import redact
-from . import db
-from .schema import (
+from publisher.errors import SchemaError, StoreError
+from publisher.secrets import redact
+from publisher.store import db
+from publisher.store.schema import (
     audit,
     notices,
     store_meta,

@@ -36,11 +36,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..errors import StoreError
-from ..model import Action, DeliveryState
-from .base import StoreBase
-from .rows import VersionRow, _version
-from .schema import (
+from publisher.errors import StoreError
+from publisher.model import Action, DeliveryState
+from publisher.store.base import StoreBase
+from publisher.store.rows import VersionRow, _version
+from publisher.store.schema import (
     UTCDateTime,
     approvals,
     deliveries,

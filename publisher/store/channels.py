@@ -11,15 +11,15 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..model import Action, DeliveryState
-from ..secrets import redact
-from .base import StoreBase
-from .rows import (
+from publisher.model import Action, DeliveryState
+from publisher.secrets import redact
+from publisher.store.base import StoreBase
+from publisher.store.rows import (
     ChannelStateRow,
     LiveVersion,
     _version,
 )
-from .schema import (
+from publisher.store.schema import (
     builds,
     channel_state,
     deliveries,
@@ -27,7 +27,7 @@ from .schema import (
     signage_alerts,
     versions,
 )
-from .versions import with_index
+from publisher.store.versions import with_index
 
 
 @dataclass(frozen=True)

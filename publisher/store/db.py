@@ -13,8 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from ..errors import SchemaError, StoreError
-from ..secrets import redact
+from publisher.errors import SchemaError, StoreError
+from publisher.secrets import redact
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

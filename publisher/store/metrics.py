@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from ..model import Action, DeliveryState
-from .base import StoreBase
-from .schema import (
+from publisher.model import Action, DeliveryState
+from publisher.store.base import StoreBase
+from publisher.store.schema import (
     deliveries,
 )
 

@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
 
-from ..model import Action, Delivery, DeliveryState, SentRef
-from ..secrets import redact
-from .base import StoreBase
-from .rows import (
+from publisher.model import Action, Delivery, DeliveryState, SentRef
+from publisher.secrets import redact
+from publisher.store.base import StoreBase
+from publisher.store.rows import (
     _delivery,
 )
-from .schema import (
+from publisher.store.schema import (
     deliveries,
     delivery_key,
     delivery_row,

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, tzinfo
 from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from .base import StoreBase
-from .schema import (
+from publisher.store.base import StoreBase
+from publisher.store.schema import (
     rate_windows,
 )
 

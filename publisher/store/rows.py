@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..model import Action, Delivery, DeliveryState
+from publisher.model import Action, Delivery, DeliveryState
 
 OPEN_STATES = (DeliveryState.PENDING, DeliveryState.CLAIMED)
 

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select, update
 
-from ..model import Play, Screen
-from .base import StoreBase
-from .schema import plays, screens
+from publisher.model import Play, Screen
+from publisher.store.base import StoreBase
+from publisher.store.schema import plays, screens
 
 
 class ScreenQueries(StoreBase):

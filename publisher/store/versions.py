@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import BlobMismatch, NotFound, ReviewError
-from ..model import Action, DeliveryState, Tombstone
-from .base import StoreBase
-from .catalogue import assign_index
-from .outbox import outbox_row
-from .rows import (
+from publisher.errors import BlobMismatch, NotFound, ReviewError
+from publisher.model import Action, DeliveryState, Tombstone
+from publisher.store.base import StoreBase
+from publisher.store.catalogue import assign_index
+from publisher.store.outbox import outbox_row
+from publisher.store.rows import (
     OPEN_STATES,
     ApprovalResult,
     ApprovalRow,
@@ -24,7 +24,7 @@ from .rows import (
     VersionRow,
     _version,
 )
-from .schema import (
+from publisher.store.schema import (
     approvals,
     blobs,
     deliveries,
