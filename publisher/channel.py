@@ -30,7 +30,7 @@ import httpx
 import jinja2
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
-from publisher.errors import ChannelNotConfigured, RenderError, UnknownChannelType
+from publisher.errors import ChannelError, ChannelNotConfigured, RenderError, UnknownChannelType
 from publisher.model import (
     Action,
     Alert,
@@ -408,22 +408,12 @@ AnyMessageChannel = MessageChannel[Any]
 
 # ------------------------------------------------------------------- the registry
 
-# a channel type name → "module:Class". A built-in channel is one module (plus its templates)
-# and one line here; a channel from another package registers itself with
-# ``register_channel`` or the ``disclosure_publisher.channels`` entry point, with no change
-# here. Classes are imported on first use, so a channel whose dependency is missing only fails
-# when a site configures it.
-REGISTRY: dict[str, str] = {
-    "rss": "channels.rss:RssChannel",
-    "signage": "channels.signage:SignageChannel",
-    "wecom": "channels.webhook.wecom:WeComChannel",
-    "dingtalk": "channels.webhook.dingtalk:DingTalkChannel",
-    "feishu": "channels.webhook.feishu:FeishuChannel",
-    "lark": "channels.webhook.feishu:LarkChannel",
-    "webhook": "channels.webhook.standard:StandardWebhookChannel",
-    "wechat_mp": "channels.wechat.mp:WeChatMpChannel",
-    "wecom_app": "channels.wechat.wecom_app:WeComAppChannel",
-}
+# a channel type name → "module:Class", for channels registered in code
+# (``register_channel``). Every other channel, the built-in ones included, is an entry point
+# in the group ``disclosure_publisher.channels`` (this project's pyproject.toml lists its own
+# there): adding a channel never changes the core. Classes are imported on first use, so a
+# channel whose dependency is missing only fails when a site configures it.
+REGISTRY: dict[str, str] = {}
 ENTRY_POINTS = "disclosure_publisher.channels"
 
 
@@ -433,7 +423,13 @@ def register_channel(type_name: str, target: str) -> None:
 
 
 def _plugins() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINTS)}
+    found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINTS)}
+    if "rss" not in found:
+        raise ChannelError(
+            "the built-in channels are not registered: install the project "
+            "(`pip install -e .`, which `./dev` does) so that its entry points exist"
+        )
+    return found
 
 
 def channel_types() -> list[str]:
