@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw
 
+from channels.common.fonts import find_fonts
 from channels.signage import SignageChannel, SignageOptions
-from channels.signage.fonts import find_fonts
 from channels.signage.layout import Layout
 from channels.signage.options import Profile
 from channels.signage.render import png

@@ -30,7 +30,7 @@ import httpx
 import jinja2
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
-from publisher.errors import ChannelError, ChannelNotConfigured, RenderError, UnknownChannelType
+from publisher.errors import ChannelError, RenderError, UnknownChannelType
 from publisher.model import (
     Action,
     Alert,
@@ -182,11 +182,6 @@ class Channel(ABC, Generic[OptionsT]):
                     f"(options.{fname} of channel '{self.name}')"
                 )
         return None
-
-    def require_available(self) -> None:
-        reason = self.unavailable()
-        if reason:
-            raise ChannelNotConfigured(f"channel '{self.name}' is not configured: {reason}")
 
     def close(self) -> None:
         """Release connections; the default has none."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -41,10 +41,3 @@ class ManualClock:
             raise ValueError("ManualClock.set needs a zone-aware time")
         with self._lock:
             self._now = when.astimezone(self.tz)
-
-
-def utc(dt: datetime) -> datetime:
-    """Normalise an aware datetime to UTC (for storage and comparison)."""
-    if dt.tzinfo is None:
-        raise ValueError("naive datetime: every datetime in this program carries a zone")
-    return dt.astimezone(UTC)

@@ -7,7 +7,7 @@ obvious. Secrets come from ``${ENV}`` references and are never shown back.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -399,6 +399,10 @@ def load_settings(file: str | Path) -> Settings:
     return parse_settings(text, path)
 
 
+# reports one problem: message, where in the file (a path of keys), and a hint
+_Err = Callable[..., None]
+
+
 def parse_settings(text: str, path: Path) -> Settings:
     fname = str(path)
     data, lines = yamlsrc.load(text, file=fname, error=ConfigError)
@@ -449,6 +453,34 @@ def parse_settings(text: str, path: Path) -> Settings:
         problems.append(exc)
         catalogue = load_catalogue()
 
+    specs = _channel_specs(model, err)
+    declared = {c.name for c in model.channels}
+    _check_routes(model, catalogue, declared, err)
+    _check_duties(model, catalogue, declared, err)
+    _check_schedules(model, specs, err)
+    _check_folders(model, path, err)
+    _check_review(model, err)
+    _check_operator(model, data, specs, err)
+    if problems:
+        raise ErrorSet(problems)
+    # normalise route categories to slugs once, so matching is a plain comparison later
+    routes = [
+        r
+        if r.categories == "all"
+        else r.model_copy(
+            update={
+                "categories": [
+                    c.slug for c in (catalogue.resolve_category(x) for x in r.categories) if c
+                ]
+            }
+        )
+        for r in model.routes
+    ]
+    model = model.model_copy(update={"routes": routes})
+    return Settings(path.resolve(), model, catalogue, specs, store_url)
+
+
+def _channel_specs(model: ConfigModel, err: _Err) -> dict[str, ChannelSpec]:
     specs: dict[str, ChannelSpec] = {}
     for i, ch in enumerate(model.channels):
         if ch.name in specs:
@@ -467,7 +499,10 @@ def parse_settings(text: str, path: Path) -> Settings:
             continue
         specs[ch.name] = ChannelSpec(ch.name, ch.type, ch.enabled, opts)
 
-    declared = {c.name for c in model.channels}
+    return specs
+
+
+def _check_routes(model: ConfigModel, catalogue: Catalogue, declared: set[str], err: _Err) -> None:
     for i, r in enumerate(model.routes):
         for j, c in enumerate(r.channels):
             if c not in declared:
@@ -492,6 +527,8 @@ def parse_settings(text: str, path: Path) -> Settings:
                     hint=f"items are 1–{max(catalogue.items)}",
                 )
 
+
+def _check_duties(model: ConfigModel, catalogue: Catalogue, declared: set[str], err: _Err) -> None:
     for i, duty in enumerate(model.disclosure.duties):
         for j, no in enumerate(duty.items):
             if no not in catalogue.items:
@@ -507,6 +544,8 @@ def parse_settings(text: str, path: Path) -> Settings:
                 hint=f"declared channels: {', '.join(sorted(declared)) or 'none'}",
             )
 
+
+def _check_schedules(model: ConfigModel, specs: dict[str, ChannelSpec], err: _Err) -> None:
     names: set[str] = set()
     for i, s in enumerate(model.schedules):
         if s.name in names:
@@ -562,6 +601,8 @@ def parse_settings(text: str, path: Path) -> Settings:
                     ("schedules", i, "channel"),
                 )
 
+
+def _check_folders(model: ConfigModel, path: Path, err: _Err) -> None:
     base = path.parent.resolve()
     out = (base / model.output.folder).resolve()
     items = (base / model.items.folder).resolve()
@@ -589,6 +630,8 @@ def parse_settings(text: str, path: Path) -> Settings:
                 hint="keep backups in a folder of their own, such as backups/",
             )
 
+
+def _check_review(model: ConfigModel, err: _Err) -> None:
     rv = model.review
     seen_names: set[str] = set()
     for i, who in enumerate(rv.reviewers):
@@ -609,6 +652,10 @@ def parse_settings(text: str, path: Path) -> Settings:
             ("review", "signoffs_required"),
         )
 
+
+def _check_operator(
+    model: ConfigModel, data: dict[str, Any], specs: dict[str, ChannelSpec], err: _Err
+) -> None:
     operator = model.delivery.operator_channel
     if operator is not None:
         # the key the file used: a site may still write the old name
@@ -626,24 +673,6 @@ def parse_settings(text: str, path: Path) -> Settings:
                 f"not {specs[operator].type}",
                 where,
             )
-
-    if problems:
-        raise ErrorSet(problems)
-    # normalise route categories to slugs once, so matching is a plain comparison later
-    routes = [
-        r
-        if r.categories == "all"
-        else r.model_copy(
-            update={
-                "categories": [
-                    c.slug for c in (catalogue.resolve_category(x) for x in r.categories) if c
-                ]
-            }
-        )
-        for r in model.routes
-    ]
-    model = model.model_copy(update={"routes": routes})
-    return Settings(path.resolve(), model, catalogue, specs, store_url)
 
 
 def _friendly(e: Any) -> str:

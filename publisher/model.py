@@ -89,9 +89,6 @@ class Notice:
     screens_priority: str = ""  # "pinned" or "" (normal)
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
 
-    def is_live(self, at: datetime) -> bool:
-        return self.publish_at <= at and (self.expires_at is None or at < self.expires_at)
-
 
 @dataclass(frozen=True)
 class SentRef:

@@ -117,8 +117,8 @@ CHARTER = "\n\n".join(
 def _slides(profile_name: str, size: tuple[int, int]) -> dict[str, object]:
     """The golden slides: a 名单公示, a 章程 and an emergency alert, as laid out and drawn."""
     from bench.signage import SITE, view
+    from channels.common.fonts import find_fonts
     from channels.signage.alerts import alert_slides
-    from channels.signage.fonts import find_fonts
     from channels.signage.layout import Layout
     from channels.signage.options import Profile
     from channels.signage.render import draw

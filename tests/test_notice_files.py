@@ -107,6 +107,13 @@ def test_control_character_named_with_line_and_column() -> None:
     assert e.field == "title" and e.line == 3
 
 
+def test_a_title_is_one_line() -> None:
+    # a robot's message opens with the title as a heading: a break would end it midway
+    for escape in ("\\r", "\\n", "\\u2028"):  # YAML's escapes in a quoted string
+        e = error(notice_text(title=f'"招生{escape}简章"'))
+        assert e.field == "title" and "one line" in e.describe(), escape
+
+
 def test_five_megabyte_body_is_refused_clearly() -> None:
     e = error(notice_text(body="很长的正文。" * 300_000))
     assert "MB" in e.describe() and "items.max_bytes" in e.describe()

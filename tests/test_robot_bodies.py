@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channels.webhook.bodies import plain, without_tables
+from channels.common.bodies import plain, without_tables
 from publisher.model import Action, PublishedNotice
 
 from .helpers import ROOT, TZ, Site

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageDraw
 
-from channels.signage.fonts import draws_chinese, find_fonts, glyph
+from channels.common.fonts import draws_chinese, find_fonts, glyph
 from channels.signage.layout import Layout
 from channels.signage.linebreak import NO_END, NO_START, break_paragraph, tokens
 from channels.signage.options import Profile

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channels.webhook.limits import _ATOMIC, cut_bytes, nbytes, split
+from channels.common.limits import _ATOMIC, cut_bytes, nbytes, split
 from publisher.model import DeliveryState
 
 from .helpers import TZ, Site, approve

@@ -19,6 +19,7 @@ from channels.wechat.wecom_app import WeComAppChannel, WeComAppOptions
 from publisher.channel import ChannelContext
 from publisher.clock import ManualClock
 from publisher.model import Action, Notice, PublishedNotice, SiteInfo
+from publisher.notices.files import LINE_BREAK
 from publisher.templating import make_environment
 from publisher.text import render_markdown
 
@@ -89,7 +90,10 @@ CHANNELS = {m: app_channel(m) for m in ("textcard", "news", "markdown", "text")}
 
 
 # titles are plain text as written (what they contain is checked by the gate, not here)
-plain_title = st.text(st.characters(exclude_characters="|[]#`*", codec="utf-8"), max_size=80)
+# titles as the notice parser admits them: one line (it refuses a line break in a title)
+plain_title = st.text(
+    st.characters(exclude_characters="|[]#`*", codec="utf-8"), max_size=80
+).filter(lambda t: not LINE_BREAK.search(t))
 
 
 @settings(max_examples=150, deadline=None)

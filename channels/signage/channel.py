@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from channels.common.fonts import Fonts, find_fonts
 from publisher.channel import ChannelOptions, StateChannel
 from publisher.errors import ChannelError
 from publisher.model import Alert, PublishedNotice
 
 from .alerts import alert_slides, off_air_slide, with_banner
 from .bundle import Bundle
-from .fonts import Fonts, find_fonts
 from .layout import Layout
 from .options import Profile, SignageOptions
 from .qr import qr_svg

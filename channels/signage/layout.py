@@ -19,11 +19,11 @@ from datetime import datetime
 
 from PIL import ImageFont
 
+from channels.common.fonts import Fonts, browser_metrics
 from publisher.model import PublishedNotice
 from publisher.text import plain_text
 
 from .blocks import Block, Heading, Para, Table, display_blocks, display_quotes, sentences
-from .fonts import Fonts, browser_metrics
 from .linebreak import break_paragraph
 from .options import Profile
 from .qr import QR_BORDER, qr_modules

@@ -67,11 +67,3 @@ def break_paragraph(text: str, width: Callable[[str], float], limit: float) -> l
         line.append(tok)
         used += w
     return ["".join(line) for line in lines]
-
-
-def break_text(text: str, width: Callable[[str], float], limit: float) -> list[str]:
-    """Lines of a text with paragraphs; a blank line between paragraphs is kept as ``""``."""
-    out: list[str] = []
-    for paragraph in text.split("\n"):
-        out.extend(break_paragraph(paragraph, width, limit))
-    return out

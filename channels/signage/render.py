@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import png as pypng  # type: ignore[import-untyped]
 from PIL import Image, ImageDraw
 
-from .fonts import Fonts
+from channels.common.fonts import Fonts
+
 from .options import Profile
 from .qr import qr_image
 from .slides import Slide

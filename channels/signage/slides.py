@@ -7,7 +7,8 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .fonts import Fonts
+from channels.common.fonts import Fonts
+
 from .options import Profile
 
 WHITE = "#ffffff"

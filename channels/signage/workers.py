@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from concurrent.futures import CancelledError, Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from channels.common.fonts import Fonts
 from publisher.errors import ChannelError
 from publisher.model import PublishedNotice
 
-from .fonts import Fonts
 from .layout import Layout
 from .options import Profile
 from .render import png

@@ -23,13 +23,12 @@ import httpx
 from ada_url import URL
 from pydantic import Field, ValidationInfo, field_validator
 
+from channels.common.bodies import plain, without_tables
+from channels.common.limits import cut_bytes, nbytes, split
 from publisher.channel import ChannelOptions, MessageChannel, Payload, SecretValue, with_margin
 from publisher.errors import RenderError
 from publisher.model import Action, Outcome, PublishedNotice
 from publisher.secrets import RedactingFilter, Secret, redact
-
-from .bodies import plain, without_tables
-from .limits import cut_bytes, nbytes, split
 
 # httpx logs every request's URL at INFO, key and all: scrub it at the source
 logging.getLogger("httpx").addFilter(RedactingFilter())

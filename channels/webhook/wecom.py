@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from channels.common.limits import cut_bytes
 from publisher.channel import ChannelOptions
 from publisher.model import PublishedNotice
 
 from .base import Message, WebhookChannel, WebhookOptions
-from .limits import cut_bytes
 
 LIMITS = {"text": 2048, "markdown": 4096, "markdown_v2": 4096}
 NEWS_TITLE_MAX = 128

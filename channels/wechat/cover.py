@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageColor, ImageDraw
 
-from channels.signage.fonts import find_fonts
+from channels.common.fonts import find_fonts
 
 WIDTH, HEIGHT = 900, 383
 

@@ -22,8 +22,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from channels.webhook.bodies import plain, without_tables
-from channels.webhook.limits import cut_bytes, nbytes, split
+from channels.common.bodies import plain, without_tables
+from channels.common.limits import cut_bytes, nbytes, split
 from publisher.channel import ChannelOptions, Payload, SecretValue, with_margin
 from publisher.errors import RenderError
 from publisher.model import Action, Outcome, PublishedNotice, SentRef

@@ -23,7 +23,7 @@ from publisher.errors import NoticeError
 from publisher.model import Attachment, Link, Notice, PaperReview
 from publisher.notices import yamlsrc
 from publisher.notices.attachments import OutsideItems, read_inside
-from publisher.notices.catalogue import Catalogue
+from publisher.notices.catalogue import Catalogue, Category
 
 MIN_YEAR, MAX_YEAR = 1970, 2200  # dates outside are typos or attacks on readers' date parsers
 # \Z, not $: "$" also matches before a final newline ("abc\n" is not an id)
@@ -52,6 +52,10 @@ KNOWN_FIELDS = {
     "screens_priority",
 }
 REVIEW_FIELDS = {"reviewer", "reviewers", "date", "opinion", "form_no", "version", "allow"}
+
+
+# whatever str.splitlines() breaks a line at (what readers' apps may break at too)
+LINE_BREAK = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 
 
 def is_bad_char(ch: str) -> bool:
@@ -141,62 +145,10 @@ def parse_notice(
     )
 
 
-def _build(
-    data: dict[str, Any],
-    lines: yamlsrc.LineMap,
-    body: str,
-    body_line: int,
-    *,
-    file: str,
-    catalogue: Catalogue,
-    tz: ZoneInfo,
-    base_dir: Path | None,
-    root: Path | None,
-) -> Notice:
-    def fail(msg: str, fld: str, hint: str | None = None, line: int | None = None) -> NoticeError:
-        path = tuple(int(p) if p.isdigit() else p for p in fld.split("."))
-        return NoticeError(msg, file=file, line=line or lines.line(path), field=fld, hint=hint)
-
-    odd = [k for k in data if not isinstance(k, str)]
-    if odd:
-        raise NoticeError(f"field name {odd[0]!r} is not a word", file=file, line=2)
-    unknown = sorted(set(data) - KNOWN_FIELDS)
-    if unknown:
-        raise fail(
-            f"unknown field {unknown[0]!r}",
-            unknown[0],
-            hint=f"known fields: {', '.join(sorted(KNOWN_FIELDS))}",
-        )
-
-    def text_field(name: str, required: bool = False, max_len: int = 100_000) -> str:
-        value = data.get(name)
-        if value is None or value == "":
-            if required:
-                raise fail("this field is required", name, line=lines.line(()) or 2)
-            return ""
-        if isinstance(value, bool | dict | list):
-            raise fail("must be text", name)
-        s = str(value).strip()
-        _check_chars(s, file, lines.line((name,)), name)
-        if len(s) > max_len:
-            raise fail(f"is {len(s)} characters, longer than {max_len}", name)
-        return s
-
-    nid = text_field("id", required=True)
-    if not ID_RE.match(nid):
-        raise fail(
-            f"id {nid!r} must be ASCII letters, digits, '.', '_' or '-' (it is used in "
-            "URLs and must never change)",
-            "id",
-        )
-    title = text_field("title", required=True, max_len=200)
-    department = text_field("department", required=True, max_len=100)
-    summary = text_field("summary", max_len=1000)
-    contact = text_field("contact", max_len=500)
-    url = text_field("url", max_len=2000)
-    if url and not url.startswith(("http://", "https://")):
-        raise fail("url must start with http:// or https://", "url")
-
+def _filed_under(
+    data: dict[str, Any], lines: yamlsrc.LineMap, catalogue: Catalogue, fail: Any
+) -> tuple[Category, int]:
+    """The 清单 category and item a notice is filed under, checked against each other."""
     raw_cat = data.get("category")
     if raw_cat is None:
         raise fail("this field is required", "category", line=lines.line(()) or 2)
@@ -228,6 +180,75 @@ def _build(
             hint=f"items of {cat.slug}: "
             + ", ".join(str(i.no) for i in catalogue.items_of(cat.slug)),
         )
+    return cat, raw_item
+
+
+def _build(
+    data: dict[str, Any],
+    lines: yamlsrc.LineMap,
+    body: str,
+    body_line: int,
+    *,
+    file: str,
+    catalogue: Catalogue,
+    tz: ZoneInfo,
+    base_dir: Path | None,
+    root: Path | None,
+) -> Notice:
+    def fail(msg: str, fld: str, hint: str | None = None, line: int | None = None) -> NoticeError:
+        path = tuple(int(p) if p.isdigit() else p for p in fld.split("."))
+        return NoticeError(msg, file=file, line=line or lines.line(path), field=fld, hint=hint)
+
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:
+        raise NoticeError(f"field name {odd[0]!r} is not a word", file=file, line=2)
+    unknown = sorted(set(data) - KNOWN_FIELDS)
+    if unknown:
+        raise fail(
+            f"unknown field {unknown[0]!r}",
+            unknown[0],
+            hint=f"known fields: {', '.join(sorted(KNOWN_FIELDS))}",
+        )
+
+    def text_field(
+        name: str, required: bool = False, max_len: int = 100_000, one_line: bool = False
+    ) -> str:
+        value = data.get(name)
+        if value is None or value == "":
+            if required:
+                raise fail("this field is required", name, line=lines.line(()) or 2)
+            return ""
+        if isinstance(value, bool | dict | list):
+            raise fail("must be text", name)
+        s = str(value).strip()
+        _check_chars(s, file, lines.line((name,)), name)
+        if one_line and (broken := LINE_BREAK.search(s)):
+            # a title is a heading in every robot's message: a break would end it midway
+            raise fail(
+                f"must be one line: a line break (U+{ord(broken[0]):04X}) at column "
+                f"{broken.start() + 1}",
+                name,
+            )
+        if len(s) > max_len:
+            raise fail(f"is {len(s)} characters, longer than {max_len}", name)
+        return s
+
+    nid = text_field("id", required=True, one_line=True)
+    if not ID_RE.match(nid):
+        raise fail(
+            f"id {nid!r} must be ASCII letters, digits, '.', '_' or '-' (it is used in "
+            "URLs and must never change)",
+            "id",
+        )
+    title = text_field("title", required=True, max_len=200, one_line=True)
+    department = text_field("department", required=True, max_len=100, one_line=True)
+    summary = text_field("summary", max_len=1000)
+    contact = text_field("contact", max_len=500)
+    url = text_field("url", max_len=2000)
+    if url and not url.startswith(("http://", "https://")):
+        raise fail("url must start with http:// or https://", "url")
+
+    cat, raw_item = _filed_under(data, lines, catalogue, fail)
 
     publish_at = _datetime(data.get("publish_at"), "publish_at", fail, tz, required=True)
     assert publish_at is not None
