@@ -93,10 +93,11 @@ def run(n: int, repeat: int) -> list[tuple[str, float, str, float, str]]:
                 notices, errors = app.load()
                 assert not errors
                 for notice in notices.values():
-                    app.save(notice)
-                    app.gate.review(notice)
+                    sha, _ = app.save(notice)
+                    app.gate.review(notice, sha)
                     app.gate.approve(
                         notice,
+                        sha,
                         reviewers=["基准审查人"],
                         ran_by="bench",
                         opinion="同意",

@@ -5,8 +5,14 @@ A channel is either a *state* channel (the set of live notices now: rss, signage
 bookkeeping (templates, atomic writes, unchanged-bytes detection, secrets); an
 implementation writes one or two small methods:
 
-- ``StateChannel.render_documents(live)`` → ``{relative path: bytes}``
+- ``StateChannel.render_documents(live)`` → ``{relative path: bytes}`` (``live`` is a
+  :class:`LiveSet`: the live notices, and the alerts and tombstones a channel shows)
 - ``MessageChannel.render(notice, action)`` → payloads, and ``send(payload)`` → ``Outcome``
+
+What only some channels do is a *capability*, a protocol below the base classes that a
+channel class implements (``ServesFiles``, ``ShowsAlerts``, ``ShowsTombstones``,
+``TimedOutput``, ``HasPlayers``, ``PreviewsImages``, ``CountsQuotas``, ``WritesSitePages``,
+``TakesVendorEvents``); the core asks ``isinstance`` and finds no do-nothing default.
 
 Channels import this module and the core's leaf modules (``publisher.model``,
 ``publisher.errors``, ``publisher.text``, ``publisher.output``), nothing deeper; the core
@@ -19,18 +25,29 @@ import importlib
 import inspect
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Generic, Literal, NamedTuple, Protocol, TypeVar
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    NamedTuple,
+    Protocol,
+    TypeVar,
+    runtime_checkable,
+)
 
 import httpx
 import jinja2
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
 from publisher.errors import ChannelError, RenderError, UnknownChannelType
+from publisher.mediatypes import FileRule as FileRule  # part of the contract
 from publisher.model import (
     Action,
     Alert,
@@ -114,6 +131,32 @@ class ChannelContext:
     def __post_init__(self) -> None:
         if self.quotas is None:
             self.quotas = MemoryQuotas(self.site.timezone)
+
+
+class LiveSet(list[PublishedNotice]):
+    """What a state channel builds from, handed to ``build`` and ``render_documents``: the
+    live notices (it is their list), and for the channels that show them the signage alerts
+    in force (``ShowsAlerts``) and the withdrawn notices (``ShowsTombstones``).
+    ``cancelled()`` says the build must stop now: a withdrawal or an alert overtakes it, or
+    a newer build of the same folder began in another process."""
+
+    def __init__(
+        self,
+        views: Iterable[PublishedNotice] = (),
+        *,
+        alerts: Sequence[Alert] = (),
+        tombstones: Sequence[Tombstone] = (),
+        cancelled: Callable[[], bool] | None = None,
+    ) -> None:
+        super().__init__(views)
+        self.alerts: tuple[Alert, ...] = tuple(alerts)
+        self.tombstones: tuple[Tombstone, ...] = tuple(tombstones)
+        self.cancelled: Callable[[], bool] = cancelled or (lambda: False)
+
+    @classmethod
+    def of(cls, live: Sequence[PublishedNotice]) -> LiveSet:
+        """``live`` as a live set (a plain list: no alerts, no tombstones, never cancelled)."""
+        return live if isinstance(live, LiveSet) else cls(live)
 
 
 class Doc(NamedTuple):
@@ -217,51 +260,9 @@ class StateChannel(Channel[OptionsT]):
         self._owned: set[str] | None = None  # what the last build left in the folder
 
     @abstractmethod
-    def render_documents(self, live: Sequence[PublishedNotice]) -> Mapping[str, bytes | Doc]:
+    def render_documents(self, live: LiveSet) -> Mapping[str, bytes | Doc]:
         """Every file of this channel for this live set, keyed by path relative to ``folder``:
         bytes, or a :class:`Doc` that is only rendered when its key changed."""
-
-    shows_alerts: ClassVar[bool] = False  # signage shows emergency alerts in front
-    shows_tombstones: ClassVar[bool] = False  # pages of withdrawn notices say 已撤回 (rss)
-
-    def set_tombstones(self, tombstones: Sequence[Tombstone]) -> None:
-        """Channels with pages (rss) keep the withdrawn notices for the next build."""
-
-    has_players: ClassVar[bool] = False  # players report heartbeats (the signage slideshow)
-
-    def player_version(self, profile: str) -> str | None:
-        """The bundle version a player of ``profile`` should be playing now."""
-        return None
-
-    def player_key(self) -> str | None:
-        """The key a player's heartbeat must carry (None: none is asked for)."""
-        return None
-
-    def heartbeat_due(self, profile: str, now: datetime) -> float | None:
-        """How many seconds a player of ``profile`` may stay silent at ``now`` before an
-        operator is told (None: no player is expected to be on then, e.g. outside its
-        hours). Only channels with players (signage) answer."""
-        return None
-
-    def timed_state(self, now: datetime) -> tuple[str, datetime | None]:
-        """What of the output depends on the clock rather than on the live set (a screen's
-        hours): a key that changes whenever such output would (part of the build's
-        fingerprint), and when it next changes (the engine comes back then). Default:
-        nothing does."""
-        return "", None
-
-    def set_alerts(self, alerts: Sequence[Alert]) -> None:
-        """Channels that show alerts (signage) keep them for the next build."""
-
-    @property
-    def profile_names(self) -> list[str]:
-        """The screen profiles an alert can be aimed at (signage); none by default."""
-        return []
-
-    def preview_images(self, view: PublishedNotice, limit: int = 12) -> list[tuple[str, bytes]]:
-        """How this channel shows one notice as pictures (signage slides as PNG), for the
-        console's preview; ``(label, png bytes)``; none by default."""
-        return []
 
     def root(self) -> Path:
         return self.ctx.output_dir / self.folder
@@ -271,35 +272,105 @@ class StateChannel(Channel[OptionsT]):
         self._written = {}
 
     def build(self, live: Sequence[PublishedNotice]) -> list[str]:
-        """Write the documents atomically, delete files no longer produced; return what changed."""
+        """Write the documents atomically, delete files no longer produced; return what changed.
+
+        What is taken down goes first: the tombstones of withdrawn notices (under
+        ``output.GONE``), then the files no longer produced are deleted (a withdrawn page
+        answers 410 Gone from then on). Then the documents this channel wrote before and
+        that changed (the home page, the feeds), then new ones; each group from the top of
+        the folder down, and at each depth the folders with fewest documents first, so
+        thousands of per-notice pages and the big archives come last.
+
+        ``live`` may answer ``cancelled()`` (the engine's live set does: a withdrawal
+        overtakes this build, or a newer build of the folder began in another process). It
+        is asked before each file is written; once it says yes the build stops there and
+        returns what it changed so far. Every file is whole, so the folder is consistent
+        file by file, and the next build goes on from what was really written."""
+        import json
+
+        from publisher.output import GONE
+
+        live = LiveSet.of(live)
         docs = self.render_documents(live)
         root = self.root()
-        if not (root / f".publisher-files.{self.name}.json").exists():
+        listing = root / f".publisher-files.{self.name}.json"
+        if not listing.exists():
             self._written = {}  # the output folder was emptied: write everything again
             self._owned = None
-        out: dict[str, bytes] = {}
-        keys: dict[str, str] = {}
-        for path, doc in docs.items():
-            if isinstance(doc, Doc):
-                if self._written.get(path) == doc.key:
-                    continue
-                out[path] = doc.render()
-                keys[path] = doc.key
-            else:
-                out[path] = doc
+        if self._owned is None:  # what the last build listed as its own
+            try:
+                self._owned = set(json.loads(listing.read_text("utf-8")))
+            except (OSError, ValueError):
+                self._owned = set()
+        owned = self._owned
+        cancelled = live.cancelled
+        written = self._written
+        folders: dict[str, int] = {}
+        for path in docs:
+            folder = path.rpartition("/")[0]
+            folders[folder] = folders.get(folder, 0) + 1
+
+        def order(path: str) -> tuple[bool, bool, int, int, str]:
+            return (
+                not path.startswith(f"{GONE}/"),
+                path not in written,
+                path.count("/"),
+                folders[path.rpartition("/")[0]],
+                path,
+            )
+
+        todo = sorted(
+            (p for p, d in docs.items() if not (isinstance(d, Doc) and written.get(p) == d.key)),
+            key=order,
+        )
         wanted = set(docs)
-        changed = write_tree(root, out, owner=self.name, keep=wanted, previous=self._owned)
-        self._owned = wanted
-        if len(self._written) + len(keys) > len(docs):
-            self._written = {p: k for p, k in self._written.items() if p in docs}
-        self._written.update(keys)
+        changed: list[str] = []
+        pruned = False
+        done = False
+
+        def prune() -> None:
+            # files this channel wrote and no longer produces (a withdrawn notice's page)
+            gone = write_tree(root, {}, owner=self.name, keep=wanted, previous=owned)
+            changed.extend(gone)
+            for p in gone:
+                written.pop(p, None)
+            self._owned = wanted
+
+        try:
+            for path in todo:
+                if not pruned and not path.startswith(f"{GONE}/"):
+                    if cancelled():
+                        break
+                    prune()
+                    pruned = True
+                doc = docs[path]
+                data = doc.render() if isinstance(doc, Doc) else doc
+                if cancelled():
+                    break
+                changed += write_tree(root, {path: data}, owner=self.name, previous={path})
+                if isinstance(doc, Doc):
+                    written[path] = doc.key
+            else:
+                if not pruned and not cancelled():
+                    prune()
+                    pruned = True
+                done = True
+        finally:
+            if not pruned:
+                # stopped early: what it wrote is listed as its own, nothing is deleted
+                mine = owned | {p for p in docs if p in written}
+                if mine != owned:
+                    write_tree(root, {}, owner=self.name, keep=mine, previous=owned)
+                    self._owned = mine
+        if done and len(written) > len(docs):
+            self._written = {p: k for p, k in written.items() if p in docs}
         return changed
 
     def render_all(self, live: Sequence[PublishedNotice]) -> dict[str, bytes]:
         """Every document's bytes (for previews and tests), rendering lazy ones."""
         return {
             p: d.render() if isinstance(d, Doc) else d
-            for p, d in self.render_documents(live).items()
+            for p, d in self.render_documents(LiveSet.of(live)).items()
         }
 
 
@@ -328,18 +399,6 @@ class MessageChannel(Channel[OptionsT]):
         (``Outcome.pending(ref, …)``): the same kinds of outcome as ``send``. Only channels
         that answer PENDING (the 公众号's publish tasks) need this."""
         return Outcome.failed(f"channel '{self.name}' cannot follow up {ref!r}")
-
-    def quota_use(self) -> dict[str, tuple[int, int]]:
-        """Each daily vendor quota today: name → (used, allowed) (a 公众号's publishes)."""
-        return {}
-
-    def vendor_event(
-        self, method: str, query: Mapping[str, str], body: bytes
-    ) -> tuple[int, str, str | None]:
-        """What the vendor pushed to ``/wechat/NAME`` (the 公众号's PUBLISHJOBFINISH): the
-        HTTP status and text to answer, and a piece of the ``pending_ref`` of deliveries
-        that should be looked at now (None: none). Channels without events answer 404."""
-        return 404, "not found", None
 
     # What the engine asks of robots; the defaults fit a channel without such limits.
 
@@ -379,6 +438,124 @@ class MessageChannel(Channel[OptionsT]):
 
     def render_alert(self, text: str) -> Payload:
         raise NotImplementedError(f"channel '{self.name}' does not send alerts")
+
+
+# ------------------------------------------------------------------- capabilities
+# What only some channels do is a protocol of its own that a channel class implements; the
+# core asks ``isinstance(channel, Capability)`` and finds no do-nothing default on the base.
+
+
+@runtime_checkable
+class ServesFiles(Protocol):
+    """A state channel whose files need their own media type or caching on the site (a JSON
+    Feed's type; a signage bundle that readers must revalidate)."""
+
+    def file_rules(self) -> list[FileRule]:
+        """Rules for paths below the output folder, most specific first."""
+        ...
+
+
+@runtime_checkable
+class ShowsAlerts(Protocol):
+    """A state channel that puts signage alerts in front of everything (signage): its live
+    set carries the alerts in force."""
+
+    @property
+    def alert_profiles(self) -> list[str]:
+        """The screen profiles an alert can be aimed at."""
+        ...
+
+
+@runtime_checkable
+class ShowsTombstones(Protocol):
+    """A state channel with a page per notice (rss): its live set carries the withdrawn
+    notices, whose addresses then lead to a page that says 已撤回 (answered 410 Gone)."""
+
+    def tombstone_page(self, tombstone: Tombstone) -> Doc:
+        """The page a withdrawn notice's address leads to: when and why, never its text."""
+        ...
+
+
+@runtime_checkable
+class TimedOutput(Protocol):
+    """A state channel whose output changes with the clock as well as with the live set (a
+    screen's hours)."""
+
+    def timed_state(self, now: datetime) -> tuple[str, datetime | None]:
+        """A key that changes whenever such output would (part of the build's fingerprint),
+        and when it next changes (the engine comes back then)."""
+        ...
+
+
+@runtime_checkable
+class HasPlayers(Protocol):
+    """A state channel whose output devices play and report back on (the signage
+    slideshow's heartbeats at ``POST /heartbeat``)."""
+
+    @property
+    def profile_names(self) -> list[str]:
+        """The profiles a player may say it plays."""
+        ...
+
+    def player_version(self, profile: str) -> str | None:
+        """The bundle version a player of ``profile`` should be playing now."""
+        ...
+
+    def player_key(self) -> str | None:
+        """The key a player's heartbeat must carry (None: none is asked for)."""
+        ...
+
+    def heartbeat_due(self, profile: str, now: datetime) -> float | None:
+        """How many seconds a player of ``profile`` may stay silent at ``now`` before an
+        operator is told (None: no player is expected to be on then)."""
+        ...
+
+
+@runtime_checkable
+class PreviewsImages(Protocol):
+    """A channel that shows a notice as pictures (signage slides), for the console's
+    preview."""
+
+    def preview_images(self, view: PublishedNotice, limit: int = 12) -> list[tuple[str, bytes]]:
+        """``(label, png bytes)`` for one notice, at most ``limit``."""
+        ...
+
+
+@runtime_checkable
+class CountsQuotas(Protocol):
+    """A message channel whose vendor counts daily quotas (a 公众号's publishes)."""
+
+    def quota_use(self) -> dict[str, tuple[int, int]]:
+        """Each daily vendor quota today: name → (used, allowed)."""
+        ...
+
+
+@runtime_checkable
+class WritesSitePages(Protocol):
+    """A state channel that writes the site's pages (rss): the pages the site answers
+    itself (``/search``) are drawn with its templates, so they look like the rest."""
+
+    def site_template(self, page: str) -> str | None:
+        """The template for the site's page ``page`` ("search"), None when it has none."""
+        ...
+
+
+@runtime_checkable
+class TakesVendorEvents(Protocol):
+    """A channel whose vendor pushes events to the site, at ``/hooks/NAME`` (the 公众号's
+    PUBLISHJOBFINISH)."""
+
+    @property
+    def listens(self) -> bool:
+        """Configured to take events now (e.g. a callback token is set)."""
+        ...
+
+    def vendor_event(
+        self, method: str, query: Mapping[str, str], body: bytes
+    ) -> tuple[int, str, str | None]:
+        """What the vendor pushed: the HTTP status and text to answer, and a piece of the
+        ``pending_ref`` of deliveries that should be looked at now (None: none)."""
+        ...
 
 
 def with_margin(limits: Sequence[tuple[int, float]], margin: float) -> list[tuple[int, float]]:

@@ -9,6 +9,8 @@ from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from markdown_it.token import Token
+
 
 class Clock(Protocol):
     """Where every part of the program gets the time (tests move a manual one)."""
@@ -121,6 +123,8 @@ class PublishedNotice:
     # set for a withdrawal's announcement: what this channel's target said when it took the
     # notice (message ids, an article's id), so the withdrawal can take it back
     sent: tuple[SentRef, ...] = ()
+    # the body's Markdown tokens, parsed once for every channel (empty: parse the body)
+    tokens: tuple[Token, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def id(self) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 # Characters that are invisible but change matching (zero-width, joiners, BOM, variation
 # selectors, tag characters). Spammers sprinkle them into text to defeat filters.
@@ -64,6 +66,20 @@ def markdown_parser() -> MarkdownIt:
 
 def render_markdown(body: str) -> str:
     html: str = markdown_parser().render(body)
+    return html
+
+
+def parse_markdown(body: str) -> list[Token]:
+    """The body's Markdown tokens (parsed once per published version, then handed to every
+    channel on the ``PublishedNotice``)."""
+    tokens: list[Token] = markdown_parser().parse(body)
+    return tokens
+
+
+def render_tokens(tokens: Sequence[Token]) -> str:
+    """HTML from tokens already parsed (the same HTML ``render_markdown`` gives)."""
+    md = markdown_parser()
+    html: str = md.renderer.render(list(tokens), md.options, {})
     return html
 
 

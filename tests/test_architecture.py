@@ -112,9 +112,12 @@ def dynamic_imports(path: Path) -> Iterator[int]:
             called = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
             if called in ("import_module", "__import__", "spec_from_file_location"):
                 yield node.lineno
-        elif isinstance(node, ast.ImportFrom) and node.module in ("importlib", "importlib.util"):
-            if any(a.name in ("import_module", "spec_from_file_location") for a in node.names):
-                yield node.lineno
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module in ("importlib", "importlib.util")
+            and any(a.name in ("import_module", "spec_from_file_location") for a in node.names)
+        ):
+            yield node.lineno
 
 
 def unit_of(module: str) -> str:

@@ -7,7 +7,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from publisher.config import load_settings
+from publisher.mediatypes import cache_control
+from publisher.service.delivery import file_rules_of
 from publisher.web.server import Server
+
+from .helpers import Site, approve
 
 
 @pytest.fixture
@@ -99,3 +104,37 @@ def test_a_withdrawn_notice_page_answers_410_with_when_and_why(tmp_path: Path) -
             assert "n1.html" not in httpx.get(srv.url + "/").text
         finally:
             srv.stop()
+
+
+def test_channels_say_how_their_files_are_served(site: Site) -> None:
+    """Caching the core cannot know is declared by the channel that writes the files: with
+    the signage folder renamed, the moving bundle is still revalidated, slide images stay
+    immutable, and the JSON Feed keeps its type, as `publisher serve` serves them."""
+    text = site.config.read_text("utf-8").replace(
+        "      profiles:\n", "      folder: screens\n      profiles:\n", 1
+    )
+    site.config.write_text(text, "utf-8")
+    site.write("n1")
+    with site.app() as app:
+        approve(app, "n1")
+        app.tick()
+    public = site.root / "public"
+    bundle = next(public.glob("screens/landscape/versions/*/index.html")).relative_to(public)
+    (public / "screens/landscape/files").mkdir(exist_ok=True)  # (this profile draws no PNG)
+    (public / "screens/landscape/files/probe.png").write_bytes(b"\x89PNG")
+    srv = Server(public, "127.0.0.1", 0, rules=file_rules_of(load_settings(site.config)))
+    srv.start()
+    try:
+        for rel, cache, ctype in [
+            (bundle.as_posix(), "no-cache", "text/html"),
+            ("screens/landscape/files/probe.png", "public, max-age=31536000, immutable", "image"),
+            ("feeds/all.json", "public, max-age=900", "application/feed+json"),
+        ]:
+            r = httpx.get(f"{srv.url}/{rel}")
+            assert r.status_code == 200, rel
+            assert r.headers["cache-control"] == cache, rel
+            assert r.headers["content-type"].startswith(ctype), rel
+    finally:
+        srv.stop()
+    # and without the channel's rules the core alone would let readers keep the bundle
+    assert cache_control(bundle.as_posix()) != "no-cache"

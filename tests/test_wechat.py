@@ -453,14 +453,14 @@ def test_mp_publishjobfinish_event_ends_the_wait(
             ts = str(int(site.clock.now().timestamp()))
             sig = hashlib.sha1("".join(sorted(["callback-token-abc", ts, "n"])).encode())
             query = {"signature": sig.hexdigest(), "timestamp": ts, "nonce": "n"}
-            ok = web.get("/wechat/mp", params={**query, "echostr": "12345abc"})
+            ok = web.get("/hooks/mp", params={**query, "echostr": "12345abc"})
             assert ok.status_code == 200 and ok.text == "12345abc"
-            forged = web.post("/wechat/mp", params={**query, "signature": "0" * 40})
+            forged = web.post("/hooks/mp", params={**query, "signature": "0" * 40})
             assert forged.status_code == 403
-            other = web.get("/wechat/feed", params=query)
+            other = web.get("/hooks/feed", params=query)
             assert other.status_code == 404
             site.clock.advance(timedelta(seconds=31))  # the platform finished
-            mp.callback = (f"{server.url}/wechat/mp", "callback-token-abc")
+            mp.callback = (f"{server.url}/hooks/mp", "callback-token-abc")
             assert mp.fire_events() == 1
             app.tick()  # at once, not 10 minutes later
             d = delivery(app, "n1", "mp")

@@ -14,10 +14,10 @@ from publisher.notices.editor import (
     Draft,
     compose,
     parse_links,
-    publicity_ends,
     safe_filename,
 )
 from publisher.notices.files import parse_notice
+from publisher.notices.publicity import publicity_ends
 from publisher.notices.workdays import add_working_days
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -14,6 +14,8 @@ parser the pages use), not patched with regular expressions:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from markdown_it.token import Token
 
 from publisher.text import markdown_parser
@@ -56,9 +58,10 @@ def _cells(tokens: list[Token], i: int) -> tuple[list[list[str]], int]:
     return rows, j
 
 
-def plain(body: str) -> str:
-    """The body as plain text that reads well where nothing is rendered."""
-    tokens = markdown_parser().parse(body)
+def plain(body: str, tokens: Sequence[Token] = ()) -> str:
+    """The body as plain text that reads well where nothing is rendered (``tokens``: the
+    body already parsed, as the published view hands it)."""
+    tokens = list(tokens) or markdown_parser().parse(body)
     blocks: list[str] = []
     lists: list[list[int]] = []  # per open list: [ordered, next number]
     i = 0
@@ -97,9 +100,9 @@ def plain(body: str) -> str:
     return "\n".join(b for b in blocks if b.strip())
 
 
-def without_tables(body: str, url: str) -> str:
+def without_tables(body: str, url: str, tokens: Sequence[Token] = ()) -> str:
     """The Markdown body with each table replaced by a line pointing to the full text."""
-    tokens = markdown_parser().parse(body)
+    tokens = list(tokens) or markdown_parser().parse(body)
     lines = body.split("\n")
     cut: list[tuple[int, int, int]] = []  # (first line, end line, rows)
     i = 0

@@ -9,6 +9,7 @@ quotes become “ ” and ‘ ’ for display, as a typesetter would set them.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from markdown_it.token import Token
@@ -95,9 +96,10 @@ def _inline(token: Token) -> str:
     return display_quotes("".join(parts).strip())
 
 
-def display_blocks(body: str) -> list[Block]:
-    """The blocks of ``body`` in order; empty text is left out."""
-    tokens = markdown_parser().parse(body)
+def display_blocks(body: str, tokens: Sequence[Token] = ()) -> list[Block]:
+    """The blocks of ``body`` in order; empty text is left out (``tokens``: the body already
+    parsed, as the published view hands it)."""
+    tokens = list(tokens) or markdown_parser().parse(body)
     blocks: list[Block] = []
     bullets: list[list[int]] = []  # per open list: [next number] or [] for bullets
     i = 0

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from channels.common.fonts import Fonts, find_fonts
-from publisher.channel import ChannelOptions, StateChannel
+from publisher.channel import ChannelOptions, FileRule, LiveSet, StateChannel
 from publisher.errors import ChannelError
 from publisher.model import Alert, PublishedNotice
 
@@ -55,11 +55,13 @@ class Loop:
     on_air: bool
 
 
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
 class SignageChannel(StateChannel[SignageOptions]):
     type_name = "signage"
     outlet_label = "电子屏幕"
     Options: ClassVar[type[ChannelOptions]] = SignageOptions
-    shows_alerts = True
 
     @property
     def outlet(self) -> str:
@@ -84,6 +86,20 @@ class SignageChannel(StateChannel[SignageOptions]):
     @property
     def profile_names(self) -> list[str]:
         return [p.name for p in self.options.profiles]
+
+    @property
+    def alert_profiles(self) -> list[str]:
+        return self.profile_names
+
+    def file_rules(self) -> list[FileRule]:
+        """Slides and assets are named by their content (kept for good); a bundle is reached
+        through ``current/``, which moves to each new version, so players revalidate it."""
+        return [
+            FileRule(
+                f"{self.folder}/*/files/*", cache_control="public, max-age=31536000, immutable"
+            ),
+            FileRule(f"{self.folder}/*", cache_control="no-cache"),
+        ]
 
     def preview_images(self, view: PublishedNotice, limit: int = 12) -> list[tuple[str, bytes]]:
         out: list[tuple[str, bytes]] = []
@@ -118,9 +134,6 @@ class SignageChannel(StateChannel[SignageOptions]):
         if self._renderer is not None:
             release()
         super().close()
-
-    def set_alerts(self, alerts: Sequence[Alert]) -> None:
-        self.alerts = list(alerts)
 
     def layout(self, profile: Profile, poster: bool = False) -> Layout:
         key = profile.name + (":poster" if poster else "")
@@ -193,8 +206,6 @@ class SignageChannel(StateChannel[SignageOptions]):
                     for x in self.notice_slides(profile, v)
                 ]
         return Loop(slides, dropped, True)
-
-    has_players = True
 
     def _profile(self, name: str) -> Profile | None:
         return next((p for p in self.options.profiles if p.name == name), None)
@@ -426,9 +437,13 @@ class SignageChannel(StateChannel[SignageOptions]):
     # ---------------------------------------------------------------- building
 
     def build(self, live: Sequence[PublishedNotice]) -> list[str]:
+        live = LiveSet.of(live)
+        self.alerts = list(live.alerts)
         self._live = [v for v in live if priority(v.notice) != DEFAULT]  # timed_state looks
         changed: list[str] = []
         for profile in self.options.profiles:
+            if live.cancelled():  # a withdrawal or an alert overtakes this build
+                break
             changed += [f"{profile.name}/{p}" for p in self._export(profile, live)]
         # keep the layouts of what is live only (a long-running bot sees many versions)
         shown = {(v.sha256, v.url) for v in live}
@@ -436,7 +451,9 @@ class SignageChannel(StateChannel[SignageOptions]):
             del self._slides[key]
         return changed
 
-    def _export(self, profile: Profile, live: Sequence[PublishedNotice]) -> list[str]:
+    def _export(self, profile: Profile, live: LiveSet) -> list[str]:
+        if live.cancelled():  # overtaken before this profile was drawn
+            return []
         bundle = self.bundle(profile)
         loop = self.plan(profile, live)
         slides = loop.slides
@@ -458,7 +475,7 @@ class SignageChannel(StateChannel[SignageOptions]):
         )
         manifest = self.manifest(profile, loop, generated)
         current = bundle.current()
-        if current == manifest["version"]:
+        if current == manifest["version"] or live.cancelled():  # drawn slides are kept
             return []
         docs = self.version_docs(profile, slides, manifest, live, generated)
         # taken down (withdrawn, expired): older versions showing them go too, not kept
@@ -496,8 +513,9 @@ class SignageChannel(StateChannel[SignageOptions]):
             docs["poster.pdf"] = poster_pdf(poster, profile, self.fonts, when)
         return docs
 
-    def render_documents(self, live: Sequence[PublishedNotice]) -> Mapping[str, bytes]:
+    def render_documents(self, live: LiveSet) -> Mapping[str, bytes]:
         """The version documents of every profile (previews; PNGs are not drawn here)."""
+        self.alerts = list(live.alerts)
         out: dict[str, bytes] = {}
         for profile in self.options.profiles:
             loop = self.plan(profile, live)

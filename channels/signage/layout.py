@@ -153,7 +153,7 @@ class Layout:
 
     def notice_slides(self, v: PublishedNotice, tz: object = None) -> list[Slide]:
         n = v.notice
-        blocks = display_blocks(n.body)
+        blocks = display_blocks(n.body, v.tokens)
         summary = [display_quotes(n.summary.strip())] if n.summary.strip() else []
         opening = 0
         if not summary:
@@ -597,8 +597,8 @@ class _Flow:
                 follow += round(L.gap * 1.5) + self.lines_height(n, L.heading)
                 continue
             if isinstance(nxt, Para):
-                n = len(L.wrap(nxt.bullet + nxt.text, self.size, False, self.col_w))
-                follow += L.gap + self.lines_height(min(2, n), self.size)
+                n = self.first_part_lines(nxt)
+                follow += L.gap + self.lines_height(n, self.size)
             else:
                 follow += L.gap + 2 * L.step(self.size) * 2  # a header row and a row
             break
@@ -608,6 +608,19 @@ class _Flow:
             gap = 0
         self.y += gap
         self.put(lines, L.heading, True, "heading")
+
+    def first_part_lines(self, block: Para) -> int:
+        """The fewest lines ``paragraph`` can put before it breaks ``block`` (a break falls
+        at a sentence end and leaves two lines or more on each side; a paragraph that has no
+        such break goes whole)."""
+        L = self.L
+        parts = sentences(block.bullet + block.text)
+        whole = len(L.wrap("".join(parts), self.size, False, self.col_w))
+        for k in range(1, len(parts)):
+            first = len(L.wrap("".join(parts[:k]), self.size, False, self.col_w))
+            if first >= 2 and len(L.wrap("".join(parts[k:]), self.size, False, self.col_w)) >= 2:
+                return min(first, whole)
+        return whole
 
     def paragraph(self, block: Para) -> None:
         L = self.L

@@ -241,13 +241,14 @@ class WebhookChannel(MessageChannel[W]):
     # that says how many rows and links to the full text
     table_types: ClassVar[frozenset[str]] = frozenset()
 
-    def body_for(self, body: str, url: str) -> str:
+    def body_for(self, notice: PublishedNotice) -> str:
         """The notice's Markdown body as this robot's message type shows it."""
+        body = notice.notice.body
         if not self.markdown(self.msgtype):
-            return plain(body)
+            return plain(body, notice.tokens)
         if self.msgtype in self.table_types:
             return body
-        return without_tables(body, url)
+        return without_tables(body, notice.url, notice.tokens)
 
     def sign(
         self, url: str, body: bytes, key: str, now: datetime
@@ -333,7 +334,7 @@ class WebhookChannel(MessageChannel[W]):
             prefix=prefix,
             action=str(action),
             keyword=self.options.keyword or "",
-            body=self.body_for(n.body, notice.url),  # the body as this message type shows it
+            body=self.body_for(notice),  # the body as this message type shows it
         )
         full = self.with_keyword(self.render_template(template, full=True, **values).strip())
         limit = self.content_limit(self.msgtype)

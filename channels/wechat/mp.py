@@ -99,7 +99,7 @@ class WeChatMpOptions(ApiOptions):
     # every minute, or every 10 minutes when the vendor's push says when it is done
     poll_seconds: float | None = Field(None, ge=5)
     publish_timeout_hours: float = Field(24.0, gt=0)
-    # the token of the 公众号's server configuration (消息推送): enables POST /wechat/NAME
+    # the token of the 公众号's server configuration (消息推送): enables POST /hooks/NAME
     # for PUBLISHJOBFINISH events (plaintext or compatible mode)
     callback_token: SecretValue | None = None
     quotas: Quota = Field(default_factory=Quota)
@@ -409,10 +409,15 @@ class WeChatMpChannel(ApiChannel[WeChatMpOptions]):
 
     # ---------------------------------------------------------------- the vendor's pushes
 
+    @property
+    def listens(self) -> bool:
+        """Pushes are taken once the server configuration's token is set."""
+        return self.options.callback_token is not None
+
     def vendor_event(
         self, method: str, query: Mapping[str, str], body: bytes
     ) -> tuple[int, str, str | None]:
-        """The 公众号 server configuration (消息推送) pointed at ``/wechat/NAME``: the URL
+        """The 公众号 server configuration (消息推送) pointed at ``/hooks/NAME``: the URL
         check (GET with echostr) and events (POST). Signed with the configured token: sha1
         of the sorted token, timestamp and nonce; an answer that is not signed, or older
         than 5 minutes, is refused. Only PUBLISHJOBFINISH matters here: the delivery whose

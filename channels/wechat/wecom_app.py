@@ -155,17 +155,17 @@ class WeComAppChannel(ApiChannel[WeComAppOptions]):
         if msgtype == "news":
             article = {
                 "title": cut_bytes(title, CARD_TITLE_MAX),
-                "description": cut_bytes(n.summary or plain(n.body), NEWS_DESC_MAX),
+                "description": cut_bytes(n.summary or plain(n.body, notice.tokens), NEWS_DESC_MAX),
                 "url": notice.url,
             }
             if self.options.picurl:
                 article["picurl"] = self.options.picurl
             return [self._message("news", {"articles": [article]}, title)]
         if msgtype == "markdown":  # rendered by the WeCom client only; no tables
-            body = f"## {title}\n\n{without_tables(n.body, notice.url)}"
+            body = f"## {title}\n\n{without_tables(n.body, notice.url, notice.tokens)}"
             link = f"\n\n[查看全文]({notice.url})"
         else:
-            body = f"{title}\n\n{plain(n.body)}"
+            body = f"{title}\n\n{plain(n.body, notice.tokens)}"
             link = f"\n\n全文：{notice.url}"
         return [
             self._message(msgtype, {"content": piece}, label)

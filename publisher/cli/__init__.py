@@ -1,5 +1,9 @@
 """The ``publisher`` command: a thin layer over :class:`publisher.service.app.Publisher`.
 
+Each command lives in the module of its group (``notices``, ``running``, ``signage``,
+``users``, ``db``, ``reports``), its arguments just above its handler; this module assembles
+them into :data:`COMMANDS`, builds the parser, sets up logging and turns errors into messages.
+
 Every error this program raises on purpose becomes one clear message and exit code 1 (2 for
 usage errors); tracebacks are for bugs only (``-v`` shows them).
 """
@@ -11,14 +15,36 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from publisher import __version__
-from publisher.cli.commands import COMMANDS
+from publisher.cli import db, notices, reports, running, signage, users
+from publisher.cli.registry import Command
 from publisher.errors import ErrorSet, Located, PublisherError
 from publisher.secrets import RedactingFilter, redact
+
+
+def _assemble(*groups: Mapping[str, Command]) -> dict[str, Command]:
+    """The commands of the group modules, in the order `publisher --help` lists them."""
+    commands: dict[str, Command] = {}
+    for group in groups:
+        for name, cmd in group.items():
+            if name in commands:
+                raise ValueError(f"command {name!r} defined twice")
+            commands[name] = cmd
+    return commands
+
+
+COMMANDS = _assemble(
+    notices.COMMANDS,
+    running.COMMANDS,
+    signage.COMMANDS,
+    users.COMMANDS,
+    db.COMMANDS,
+    reports.COMMANDS,
+)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -98,7 +98,9 @@ class Engine:
     ) -> TickReport:
         """One pass over the channels ``only`` (default all). State channels build in the
         pass unless builds run in the background (``publisher run``); ``wait`` builds in the
-        pass anyway (a withdrawal or an alert is on the screens when the call returns)."""
+        pass anyway, and at once: urgent work (a withdrawal, an alert) overtakes a build of
+        the channel in progress (it stops between two files) instead of waiting for it, so
+        it is in the feeds and on the screens when the call returns."""
         names = [n for n in self.channels if only is None or n in only]
         report = TickReport(self.ctx.clock.now())
         if len(names) <= 1:
@@ -148,7 +150,7 @@ class Engine:
                 if self.state.background and not wait:
                     self.state.submit(ch, report, force_build)
                 else:
-                    self.state.run(ch, report, force_build)
+                    self.state.run(ch, report, force_build, urgent=wait)
             elif isinstance(ch, MessageChannel):
                 self.messages.run(ch, report, digest=digest, push=push)
         except PublisherError as exc:

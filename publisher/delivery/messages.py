@@ -2,9 +2,13 @@
 
 For each robot the engine claims the due deliveries in publish order and sends them one by one,
 taking a token from the robot's window in the store before every request (so several instances
-stay within 20 a minute together). When more notices are due than the robot may take now, they
-are folded into digest messages. When a channel's configuration turns out wrong, it is paused
-for everyone and, if configured, a person is told (``operator.py``).
+stay within 20 a minute together). The store is asked as little as a send allows: what the
+batch's notices and versions are is read once per claim; holding the claim, taking the token
+and marking the send as begun are one transaction before the request; recording the outcome
+and moving the token's stamp to the time the send ended are one after it. When more notices are
+due than the robot may take now, they are folded into digest messages. When a channel's
+configuration turns out wrong, it is paused for everyone and, if configured, a person is told
+(``operator.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from publisher.delivery.outcomes import Outcomes
 from publisher.delivery.passes import ChannelReport
 from publisher.errors import BlobMismatch, ChannelError, NotApproved
 from publisher.model import Action, Delivery, Outcome, OutcomeKind, PublishedNotice
+from publisher.store.outbox import SendContext, Used
 
 
 class MessageSender:
@@ -53,12 +58,13 @@ class MessageSender:
                 if not batch:
                     return
                 groups = self._groups(ch, batch, now, digest)
+                context = self.ctx.store.send_context(ch.name, batch)
                 for i, group in enumerate(groups):
                     # stopping (SIGTERM): finish the send in hand, give the rest back now
                     stop = self.ctx.stopping.is_set() or (
-                        self._send_digest(ch, group, report)
+                        self._send_digest(ch, group, report, context)
                         if len(group) > 1
-                        else self._send_one(ch, group[0], report)
+                        else self._send_one(ch, group[0], report, context)
                     )
                     if stop:
                         start = i + 1 if not self.ctx.stopping.is_set() else i
@@ -94,18 +100,28 @@ class MessageSender:
     # ---------------------------------------------------------------- one notice
 
     def _views(
-        self, ch: AnyMessageChannel, d: Delivery, report: ChannelReport
+        self,
+        ch: AnyMessageChannel,
+        d: Delivery,
+        report: ChannelReport,
+        context: SendContext | None = None,
     ) -> PublishedNotice | None:
-        """The approved view to send, or None when the delivery was settled instead."""
+        """The approved view to send, or None when the delivery was settled instead. The
+        rows come from the batch's ``context`` (read at its claim); a notice withdrawn since
+        then has its claimed deliveries cancelled, which the hold before the send sees."""
         now = self.ctx.clock.now()
-        notice = self.ctx.store.notice(d.notice_id)
-        version = self.ctx.store.version(d.sha256)
+        context = context or SendContext()
+        notice = context.notices.get(d.notice_id) or self.ctx.store.notice(d.notice_id)
+        version = context.versions.get(d.sha256) or self.ctx.store.version(d.sha256)
         if d.action == Action.PUBLISH and (
             notice.withdrawn_at is not None or (version.expires_at and version.expires_at <= now)
         ):
             self.outcomes.settle_not_live(ch, d, report)
             return None
-        previous = self.ctx.store.sent_before(d.notice_id, ch.name, d.sha256)
+        if d.id in context.previous:
+            previous = context.previous[d.id]
+        else:
+            previous = self.ctx.store.sent_before(d.notice_id, ch.name, d.sha256)
         view = self.ctx.views.published(version, previous)
         if ch.wants_files and d.action == Action.PUBLISH:
             view = self._with_files(view)
@@ -132,12 +148,18 @@ class MessageSender:
             files.append(a)
         return replace(view, notice=replace(view.notice, attachments=tuple(files)))
 
-    def _send_one(self, ch: AnyMessageChannel, d: Delivery, report: ChannelReport) -> bool:
+    def _send_one(
+        self,
+        ch: AnyMessageChannel,
+        d: Delivery,
+        report: ChannelReport,
+        context: SendContext | None = None,
+    ) -> bool:
         """Send one delivery; True when the channel must stop for now."""
         if d.pending_ref:  # the target accepted it earlier and was not finished: look again
             return self.outcomes.apply(ch, d, ch.resume(d.pending_ref), report)
         try:
-            view = self._views(ch, d, report)
+            view = self._views(ch, d, report, context)
             if view is None:
                 return False
             payloads = ch.render(view, d.action)
@@ -148,15 +170,33 @@ class MessageSender:
         outcome = Outcome.sent()
         parts = d.parts_sent
         refs = d.ref.splitlines() if parts else []  # what the target said of each part sent
+        used: Used | None = None
         for payload in payloads[parts:]:
-            if not self._still_mine([d.id]):
+            # the claim held (renewed), a token taken and the send marked as begun, at once;
+            # a full window gives the delivery back (parts sent so far are kept)
+            limits = ch.rate_limits
+            now = self.ctx.clock.now()
+            taken = self.ctx.store.begin_send(
+                d.id,
+                self.ctx.worker,
+                now,
+                self.ctx.cfg.lease,
+                ch.robot_key if limits else "",
+                limits,
+                self.ctx.window_now(),
+            )
+            if taken is None:
+                log.info("1 claim ran out before its send; another instance has it")
                 return False  # the claim ran out while this worker was busy: another has it
-            if self._wait_for_token(ch, report):
-                self.ctx.store.release([d.id], self.ctx.clock.now())  # parts sent so far are kept
+            if taken.free_at is not None:
+                self._refused(report, taken.free_at)
                 return True
-            self.ctx.store.mark_sending(d.id, self.ctx.clock.now())
             outcome = ch.send(payload, key=f"{d.id}.{parts}")
-            self._sent(ch)
+            # the send is done: its stamp moves to now in the transaction that records it
+            stamp = taken.stamp
+            used = None
+            if limits and stamp is not None:
+                used = (ch.robot_key, stamp, self.ctx.window_now())
             if outcome.kind != OutcomeKind.SENT:
                 break
             parts += 1
@@ -164,20 +204,27 @@ class MessageSender:
                 refs.append(outcome.ref)
             if len(payloads) > 1:
                 ref = "\n".join(refs) if outcome.ref else None
-                self.ctx.store.set_parts_sent(d.id, parts, self.ctx.clock.now(), ref=ref)
+                self.ctx.store.set_parts_sent(d.id, parts, self.ctx.clock.now(), ref=ref, used=used)
+                used = None
         if outcome.kind == OutcomeKind.SENT:
             outcome = replace(outcome, ref="\n".join(refs))
-        return self.outcomes.apply(ch, d, outcome, report, parts=parts, total_parts=len(payloads))
+        return self.outcomes.apply(
+            ch, d, outcome, report, parts=parts, total_parts=len(payloads), used=used
+        )
 
     # ---------------------------------------------------------------- digests
 
     def _send_digest(
-        self, ch: AnyMessageChannel, group: list[Delivery], report: ChannelReport
+        self,
+        ch: AnyMessageChannel,
+        group: list[Delivery],
+        report: ChannelReport,
+        context: SendContext | None = None,
     ) -> bool:
         live: list[tuple[Delivery, PublishedNotice]] = []
         for d in group:
             try:
-                view = self._views(ch, d, report)
+                view = self._views(ch, d, report, context)
             except NotApproved as exc:
                 self.outcomes.apply(ch, d, Outcome.failed(str(exc)), report)
                 continue
@@ -196,7 +243,7 @@ class MessageSender:
                 continue
             take = len(part)
             if take == 1:
-                stop = self._send_one(ch, part[0][0], report)
+                stop = self._send_one(ch, part[0][0], report, context)
                 continue
             try:
                 payload = ch.render_digest([v for _, v in part], now)
@@ -249,12 +296,15 @@ class MessageSender:
             if taken.stamp is not None:
                 self._stamps[ch.name] = taken.stamp
             return False
-        free_at = taken.free_at
+        self._refused(report, taken.free_at)
+        return True
+
+    def _refused(self, report: ChannelReport, free_at: datetime) -> None:
+        """The robot's window is full: come back when it frees."""
         report.wake_at = free_at if report.wake_at is None else min(report.wake_at, free_at)
         report.note = (
             f"rate limit: next send at {free_at.astimezone(self.ctx.clock.now().tzinfo):%H:%M:%S}"
         )
-        return True
 
     def _sent(self, ch: AnyMessageChannel) -> None:
         """The send just taken is done: it stands in the window at the time it ended."""

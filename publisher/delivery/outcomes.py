@@ -3,7 +3,7 @@ time, a channel paused for its configuration, the send ledger."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from publisher.channel import AnyChannel, MessageChannel
@@ -12,6 +12,7 @@ from publisher.delivery.operator import OperatorNotifier
 from publisher.delivery.passes import ChannelReport
 from publisher.model import Delivery, DeliveryState, Outcome, OutcomeKind
 from publisher.secrets import redact
+from publisher.store.outbox import Used
 
 
 class Outcomes:
@@ -36,8 +37,10 @@ class Outcomes:
         parts: int | None = None,
         total_parts: int | None = None,
         digest: int | None = None,
+        used: Used | None = None,
     ) -> bool:
-        """Record what one attempt came to; True when the channel must stop for now."""
+        """Record what one attempt came to; True when the channel must stop for now (``used``:
+        the send's stamp in its robot's window, moved in the same transaction)."""
         now = self.ctx.clock.now()
         attempts = d.attempts + 1
         kind = outcome.kind
@@ -53,6 +56,7 @@ class Outcomes:
                 event=event,
                 parts_sent=parts,
                 detail={"outcome": str(kind), "parts": parts, "of": total_parts, "digest": digest},
+                used=used,
                 **kw,
             )
             report.count(counted)
@@ -70,17 +74,8 @@ class Outcomes:
             )
             if reason and isinstance(ch, MessageChannel):
                 log.info("channel %s: delivery %d of %s: %s", ch.name, d.id, d.notice_id, reason)
-            if self.ctx.ledger is not None and isinstance(ch, MessageChannel):
-                if self._store_id is None:
-                    self._store_id = self.ctx.store.store_id()
-                self.ctx.ledger.sent(
-                    store=self._store_id,
-                    channel=ch.name,
-                    notice_id=d.notice_id,
-                    sha256=d.sha256,
-                    action=str(d.action),
-                    at=now,
-                )
+            if isinstance(ch, MessageChannel):
+                self._ledger(ch, d, now)
             return False
         if kind == OutcomeKind.DISABLED:
             # the channel's configuration is wrong: stop it for everyone, tell a person, and
@@ -181,6 +176,22 @@ class Outcomes:
             next_attempt_at=now + timedelta(seconds=wait),
         )
         return outcome.after is not None
+
+    def _ledger(self, ch: AnyChannel, d: Delivery, now: datetime) -> None:
+        """The accepted send, also in the output's ledger (a restored store must not repeat
+        it)."""
+        if self.ctx.ledger is None:
+            return
+        if self._store_id is None:
+            self._store_id = self.ctx.store.store_id()
+        self.ctx.ledger.sent(
+            store=self._store_id,
+            channel=ch.name,
+            notice_id=d.notice_id,
+            sha256=d.sha256,
+            action=str(d.action),
+            at=now,
+        )
 
     def settle_not_live(self, ch: AnyChannel, d: Delivery, report: ChannelReport) -> None:
         """A due delivery whose version is not live: replaced, withdrawn or expired."""

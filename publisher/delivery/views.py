@@ -15,7 +15,7 @@ from publisher.model import Notice, PublishedNotice, SiteInfo
 from publisher.notices.catalogue import Catalogue
 from publisher.notices.files import content_hash, from_canonical
 from publisher.store import VersionRow
-from publisher.text import render_markdown
+from publisher.text import parse_markdown, render_tokens
 
 
 def notice_url(site: SiteInfo, notice_id: str, own_url: str = "") -> str:
@@ -49,11 +49,13 @@ class PublishedViews:
         notice = from_canonical(v.canonical, self.site.timezone)
         cat = self.catalogue.categories.get(notice.category)
         item = self.catalogue.items.get(notice.item)
+        tokens = tuple(parse_markdown(notice.body))  # once, for the page and every channel
         view = PublishedNotice(
             notice=notice,
             sha256=v.sha256,
             url=notice_url(self.site, notice.id, notice.url),
-            html=render_markdown(notice.body),
+            html=render_tokens(tokens),
+            tokens=tokens,
             approved_at=v.approved_at.astimezone(self.site.timezone),
             revision=v.revision,
             category_name=cat.name if cat else notice.category,
@@ -76,7 +78,8 @@ class PublishedViews:
             notice=notice,
             sha256=sha256,
             url=notice_url(self.site, notice.id, notice.url),
-            html=render_markdown(notice.body),
+            html=render_tokens(tokens := tuple(parse_markdown(notice.body))),
+            tokens=tokens,
             approved_at=now.astimezone(self.site.timezone),
             revision=0,
             category_name=cat.name if cat else notice.category,

@@ -22,7 +22,6 @@ from publisher.errors import NoticeError, PublisherError
 from publisher.model import Notice
 from publisher.notices.catalogue import Catalogue
 from publisher.notices.files import ID_RE, parse_notice
-from publisher.notices.workdays import add_working_days
 from publisher.output import durable_write
 
 
@@ -184,10 +183,3 @@ class NoticeWriter:
             raise EditConflict(f"{path.name} changed while it was being saved; nothing written")
         durable_write(path, text.encode("utf-8"))
         return notice
-
-
-def publicity_ends(publish_at: dt.datetime, days: int) -> dt.datetime:
-    """When a 公示 of ``days`` working days that starts at ``publish_at`` is over: the start of
-    the day after its last working day, in the notice's zone."""
-    last = add_working_days(publish_at.date(), days)
-    return dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0, 0), publish_at.tzinfo)

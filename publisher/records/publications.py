@@ -17,7 +17,7 @@ from publisher.config import Settings
 from publisher.delivery.views import notice_url
 from publisher.notices.files import content_hash, from_canonical
 from publisher.notices.workdays import workday, working_days_after
-from publisher.store import Store
+from publisher.store.catalogue import CatalogueQueries
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def school_year_of(day: dt.date) -> int:
     return day.year if day.month >= 9 else day.year - 1
 
 
-def publications(store: Store, settings: Settings) -> list[Publication]:
+def publications(store: CatalogueQueries, settings: Settings) -> list[Publication]:
     """Every approved version, oldest first. A stored text that fails its hash is left out
     (it was never published either)."""
     tz = settings.tz

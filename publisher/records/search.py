@@ -22,7 +22,8 @@ from datetime import datetime
 import rjieba
 
 from publisher.model import PublishedNotice
-from publisher.store import SearchDocRow, SearchHit, Store
+from publisher.store import SearchDocRow, SearchHit
+from publisher.store.catalogue import CatalogueQueries
 from publisher.text import plain_text
 
 MAX_QUERY = 100  # characters of a query that are used
@@ -131,7 +132,7 @@ def snippet(text: str, terms: Sequence[str], width: int = 80) -> Snippet:
 
 
 class Search:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: CatalogueQueries) -> None:
         self.store = store
 
     def find(self, query: str, now: datetime, page: int = 1) -> SearchPage:

@@ -21,12 +21,13 @@ from publisher.config import Settings
 from publisher.errors import BlockedByFindings, ReviewError, StaleReview
 from publisher.model import Clock, Finding, Notice, Severity
 from publisher.notices.attachments import UndecidableCharset, decode, is_text_like
-from publisher.notices.files import canonical, content_hash, from_canonical
+from publisher.notices.files import from_canonical
 from publisher.review.fields import SHIPPED_TITLES, Field_, Kind
 from publisher.review.roster import Reviewer, Roster
 from publisher.review.rules import LintConfig, run_rules
 from publisher.review.urls import domain_ascii
-from publisher.store import ApprovalResult, Store
+from publisher.store import ApprovalResult
+from publisher.store.versions import VersionQueries
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _utf8(data: bytes) -> bool:
 
 
 class Gate:
-    def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
+    def __init__(self, settings: Settings, store: VersionQueries, clock: Clock) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
@@ -136,8 +137,10 @@ class Gate:
             extra, found = attachment_fields(notice)
         return found + run_rules(notice, self.lint, previous=prev_notice, extra_fields=extra)
 
-    def review(self, notice: Notice) -> ReviewReport:
-        sha = content_hash(canonical(notice))
+    def review(self, notice: Notice, sha256: str) -> ReviewReport:
+        """Run the rules on ``notice`` and record the findings for its version ``sha256`` (the
+        hash ``save`` computed when it stored that version: it is not computed again)."""
+        sha = sha256
         findings = self.findings(notice)
         blocking = sum(1 for f in findings if f.severity == Severity.BLOCK)
         self.store.record_review(
@@ -152,6 +155,7 @@ class Gate:
     def approve(
         self,
         notice: Notice,
+        sha256: str,
         *,
         reviewers: Sequence[str],
         ran_by: str,
@@ -164,7 +168,8 @@ class Gate:
         require_review: bool = True,
     ) -> ApprovalResult:
         """Sign off ``notice`` as ``reviewers``; ``ran_by`` is who asked (an OS account for
-        ``source="cli"``, ``file:PATH`` for a paper record), checked against the roster."""
+        ``source="cli"``, ``file:PATH`` for a paper record), checked against the roster.
+        ``sha256`` is the version as stored by ``save``."""
         if source == "paper":
             if allow:
                 raise ReviewError("a paper record cannot pass a blocking finding")
@@ -173,7 +178,7 @@ class Gate:
             pass  # a logged-in account holding the reviewer role signs as itself
         else:
             reviewers = [self.roster.authorise_cli(r, ran_by) for r in reviewers]
-        sha = content_hash(canonical(notice))
+        sha = sha256
         if version and not sha.startswith(version.lower()):
             raise StaleReview(
                 f"{notice.source or notice.id} is now version {sha[:12]}, not {version}: the "

@@ -66,12 +66,8 @@ class Runner:
                 console=None if self._console_apart() else self._console(),
                 heartbeat=self.heartbeat if app.screens.enabled else None,
                 vendor_event=self.vendor_event if app.takes_vendor_events else None,
-                search=search_endpoint(
-                    app.search,
-                    app.templates,
-                    self.settings.site,
-                    {slug: c.name for slug, c in self.settings.catalogue.categories.items()},
-                ),
+                rules=app.file_rules(),
+                search=self._search(),
             )
         self.console_server: Server | None = None
         if serve and self._console_apart():
@@ -98,6 +94,19 @@ class Runner:
         )
 
         return console_app(self.app)
+
+    def _search(self) -> Callable[[Any], Any] | None:
+        """The site's search page, where a channel writes the site's pages to match it."""
+        template = self.app.site_template("search")
+        if template is None:
+            return None
+        return search_endpoint(
+            self.app.search,
+            self.app.templates,
+            self.settings.site,
+            {slug: c.name for slug, c in self.settings.catalogue.categories.items()},
+            template,
+        )
 
     # ---------------------------------------------------------------- jobs
 
@@ -237,7 +246,7 @@ class Runner:
     def vendor_event(
         self, channel: str, method: str, query: dict[str, str], body: bytes
     ) -> tuple[int, str]:
-        """A vendor's push (``/wechat/CHANNEL``); a delivery it finished is looked at now."""
+        """A vendor's push (``/hooks/CHANNEL``); a delivery it finished is looked at now."""
         status, text, nudged = self.app.vendor_event(channel, method, query, body)
         if nudged:
             self.wake_now()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 
-from publisher.channel import AnyStateChannel
+from publisher.channel import ShowsAlerts
 from publisher.errors import NotFound, PublisherError
 from publisher.model import Alert, Clock, Finding, Notice
 from publisher.notices.files import is_bad_char
@@ -27,7 +27,7 @@ class SignageAlerts:
         store: Store,
         clock: Clock,
         lint: LintConfig,
-        screens: Callable[[], Mapping[str, AnyStateChannel]],
+        screens: Callable[[], Mapping[str, ShowsAlerts]],
         rebuild: Callable[[Sequence[str]], None],
     ) -> None:
         self.store = store
@@ -61,7 +61,7 @@ class SignageAlerts:
         screens = self.screens()
         if not screens:
             raise PublisherError("no signage channel is configured")
-        known = {p for ch in screens.values() for p in ch.profile_names}
+        known = {p for ch in screens.values() for p in ch.alert_profiles}
         for p in profiles:
             if p not in known:
                 raise NotFound(
@@ -90,7 +90,7 @@ class SignageAlerts:
 
     def profiles(self) -> list[str]:
         """Every screen profile an alert can be aimed at."""
-        return sorted({p for ch in self.screens().values() for p in ch.profile_names})
+        return sorted({p for ch in self.screens().values() for p in ch.alert_profiles})
 
     def take_down(self, ids: Sequence[int] | None, actor: str = "") -> int:
         """End the alerts ``ids`` (None: every active one) before their time; → how many."""

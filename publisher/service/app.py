@@ -20,7 +20,7 @@ from publisher.delivery.continuity import (
 )
 from publisher.delivery.engine import Engine, output_location
 from publisher.delivery.views import PublishedViews
-from publisher.errors import NotFound
+from publisher.errors import NotFound, StoreError
 from publisher.model import Action, Clock, Notice
 from publisher.review.gate import Gate
 from publisher.service.accounts import Accounts
@@ -112,11 +112,34 @@ class Publisher(NoticesJob, ReviewJob, DeliveryJob, OutputJob, RecordsJob, Statu
         self.close()
 
 
+# an instance that noted a pass within this many seconds is taken to be running (passes come
+# every few seconds to a minute; a stopped instance of this machine is seen to be gone at once)
+RUNNING_WITHIN = 120.0
+
+
 def restore_store(settings: Settings, file: Path, clock: Clock | None = None) -> RestoreReport:
     """Replace the store with a backup, then bring it up to what happened since: withdrawal
-    records re-applied, sends the output's ledger records marked sent (never repeated)."""
+    records re-applied, sends the output's ledger records marked sent (never repeated).
+
+    Refused while an instance (``publisher run``) runs on the store: it would go on from
+    what it holds in memory, write over the restored rows and publish from both."""
     clock = clock or SystemClock(settings.tz)
-    info, kept = backups.restore(settings.store_url, file, clock.now())
+    now = clock.now()
+    running = backups.running_instances(settings.store_url, now, RUNNING_WITHIN)
+    if running:
+        listed = "; ".join(
+            f"{name} (last pass {at.astimezone(settings.tz):%Y-%m-%d %H:%M:%S}, "
+            f"{max(0, round((now - at).total_seconds()))} s ago)"
+            for name, at in running
+        )
+        raise StoreError(
+            f"refusing to restore: {len(running)} instance(s) still run on this store: "
+            f"{listed}. Stop every instance first (`systemctl stop disclosure-publisher` on "
+            "each machine, or SIGTERM / Ctrl-C its `publisher run`), then restore again. "
+            f"An instance on another machine counts as running until {RUNNING_WITHIN:.0f} s "
+            "after its last pass"
+        )
+    info, kept = backups.restore(settings.store_url, file, now)
     store = Store(settings.store_url)
     try:
         store.upgrade()  # a backup of an older version is brought to this one's schema

@@ -8,11 +8,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from publisher.channel import (
-    AnyStateChannel,
+    ChannelContext,
+    FileRule,
     MessageChannel,
     Payload,
+    PreviewsImages,
+    ServesFiles,
+    ShowsAlerts,
     StateChannel,
+    TakesVendorEvents,
+    WritesSitePages,
+    channel_class,
 )
+from publisher.clock import SystemClock
+from publisher.config import Settings
 from publisher.delivery.continuity import (
     Withdrawal,
     write_withdrawal,
@@ -24,6 +33,7 @@ from publisher.model import Action, DeliveryState
 from publisher.notices.files import canonical, content_hash
 from publisher.service.base import ServiceBase
 from publisher.service.readmodels import PushReport
+from publisher.templating import make_environment
 
 log = logging.getLogger("publisher")
 
@@ -31,18 +41,36 @@ log = logging.getLogger("publisher")
 class DeliveryJob(ServiceBase):
     @property
     def takes_vendor_events(self) -> bool:
-        """Some channel listens for its vendor's pushes (a 公众号 with callback_token)."""
+        """Some channel listens for its vendor's pushes (``/hooks/NAME``)."""
         return any(
-            getattr(ch.options, "callback_token", None) is not None for ch in self.channels.values()
+            isinstance(ch, TakesVendorEvents) and ch.listens for ch in self.channels.values()
         )
+
+    def site_template(self, page: str) -> str | None:
+        """The template of a page the site answers itself (``search``), from the channel
+        that writes the site's pages; None when no channel does (then there is no such
+        page)."""
+        for ch in self.channels.values():
+            if isinstance(ch, WritesSitePages) and (name := ch.site_template(page)):
+                return name
+        return None
+
+    def file_rules(self) -> list[FileRule]:
+        """How the site serves what the channels write, as each channel declares it."""
+        return [
+            rule
+            for ch in self.channels.values()
+            if isinstance(ch, ServesFiles)
+            for rule in ch.file_rules()
+        ]
 
     def vendor_event(
         self, name: str, method: str, query: dict[str, str], body: bytes
     ) -> tuple[int, str, int]:
-        """A vendor's push to ``/wechat/NAME``: the answer, and how many deliveries it made
+        """A vendor's push to ``/hooks/NAME``: the answer, and how many deliveries it made
         due now (those the vendor said it finished)."""
         ch = self.channels.get(name)
-        if not isinstance(ch, MessageChannel):
+        if not isinstance(ch, TakesVendorEvents) or not ch.listens:
             return 404, "not found", 0
         status, text, match = ch.vendor_event(method, query, body)
         nudged = self.store.nudge(name, match, self.clock.now()) if match else 0
@@ -171,28 +199,24 @@ class DeliveryJob(ServiceBase):
         docs = ch.render_all([view])
         images = [
             Payload(f"{channel} {label}", "image/png", data, label=f"{label}.png")
-            for label, data in ch.preview_images(view)
+            for label, data in (ch.preview_images(view) if isinstance(ch, PreviewsImages) else [])
         ]
         return images + [
             Payload(
                 f"{ch.folder or '.'}/{path}",
-                content_type(f"{ch.folder}/{path}".lstrip("/")),
+                content_type(f"{ch.folder}/{path}".lstrip("/"), self.file_rules()),
                 data,
                 label=path,
             )
             for path, data in sorted(docs.items())
         ]
 
-    def _screen_channels(self) -> dict[str, AnyStateChannel]:
-        return {
-            n: ch
-            for n, ch in self.channels.items()
-            if isinstance(ch, StateChannel) and ch.shows_alerts
-        }
+    def _screen_channels(self) -> dict[str, ShowsAlerts]:
+        return {n: ch for n, ch in self.channels.items() if isinstance(ch, ShowsAlerts)}
 
     def _rebuild_screens(self, names: Sequence[str]) -> None:
         self.guard_output()
-        # on the screens within this call (after a background build in progress, if any)
+        # on the screens within this call: a background build in progress is overtaken
         self.engine.tick(only=names, force_build=True, wait=True)
 
     def retry(
@@ -261,3 +285,22 @@ class DeliveryJob(ServiceBase):
         # take it off the feeds and screens now, not at the next scheduled pass
         state = [n for n, ch in self.channels.items() if ch.kind == "state"]
         return self.engine.tick(only=state, force_build=True, wait=True)
+
+
+def file_rules_of(settings: Settings) -> list[FileRule]:
+    """The channels' file rules without opening the store (``publisher serve``, which serves
+    files only): each channel that serves files is made just to be asked."""
+    ctx = ChannelContext(
+        settings.site,
+        make_environment(settings.templates_dir, settings.tz),
+        settings.output_dir,
+        SystemClock(settings.tz),
+    )
+    rules: list[FileRule] = []
+    for name, spec in settings.channels.items():
+        cls = channel_class(spec.type)
+        if spec.enabled and issubclass(cls, ServesFiles):
+            ch = cls(name, spec.options, ctx)
+            rules += ch.file_rules()
+            ch.close()
+    return rules

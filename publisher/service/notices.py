@@ -256,9 +256,10 @@ class NoticesJob(ServiceBase):
         if set(pr.reviewers) <= approved:
             return
         try:
-            self.gate.review(notice)
+            self.gate.review(notice, sha)
             result = self.gate.approve(
                 notice,
+                sha,
                 reviewers=pr.reviewers,
                 ran_by=f"file:{notice.source}",
                 opinion=pr.opinion,

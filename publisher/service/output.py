@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from publisher.config import Settings
 from publisher.delivery.continuity import (
     check_owner,
     read_owner,
@@ -17,12 +18,40 @@ from publisher.delivery.continuity import (
 )
 from publisher.errors import PublisherError
 from publisher.service.base import ServiceBase
+from publisher.store import Store, db
 from publisher.store import backup as backups
 
 log = logging.getLogger("publisher")
 
 
+def needed_revision() -> str:
+    """The schema revision this program needs (its newest migration)."""
+    return db.head_revision()
+
+
+def schema_revision(settings: Settings, upgrade: bool = False) -> tuple[str | None, str]:
+    """(the store's schema revision, or None on an empty database; the one this program
+    needs). With ``upgrade``, the migrations are applied first. Opens the store without a
+    :class:`~publisher.service.app.Publisher`, which refuses a schema that is not current
+    (`publisher db current`, `publisher db upgrade`)."""
+    store = Store(settings.store_url)
+    try:
+        if upgrade:
+            store.upgrade()
+        return db.current_revision(store.engine), db.head_revision()
+    finally:
+        store.close()
+
+
 class OutputJob(ServiceBase):
+    def upgrade_schema(self) -> None:
+        """Apply the schema migrations to this store (`publisher init`)."""
+        self.store.upgrade()
+
+    def store_id(self) -> str:
+        """The random id this store was given when it was created (kept by backups)."""
+        return self.store.store_id()
+
     def backup(self, file: Path | None = None) -> backups.BackupInfo:
         """A consistent backup of the store; without ``file``, a dated one in
         store.backups.folder, keeping the newest store.backups.keep there."""

@@ -79,5 +79,13 @@ class RecordsJob(ServiceBase):
         )
         return report, write_annual(report, folder or s.reports_dir, self.templates)
 
+    def register(self, start: date, end: date, folder: Path) -> tuple[list[Path], int]:
+        """Write the 保密审查 register of the days ``start`` to ``end`` (CSV and Word) into
+        ``folder``. Returns the files and how many sign-offs they list."""
+        from publisher.records.reports.register import write_register
+
+        s = self.settings
+        return write_register(self.store, folder, s.site.school_name, start, end, s.tz)
+
     def search(self, query: str, page: int = 1) -> SearchPage:
         return Search(self.store).find(query, self.clock.now(), page)

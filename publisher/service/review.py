@@ -18,8 +18,8 @@ log = logging.getLogger("publisher")
 class ReviewJob(ServiceBase):
     def review(self, notice_id: str) -> ReviewReport:
         notice = self.notice(notice_id)
-        self.save(notice)
-        return self.gate.review(notice)
+        sha, _ = self.save(notice)
+        return self.gate.review(notice, sha)
 
     def approve(
         self,
@@ -43,6 +43,7 @@ class ReviewJob(ServiceBase):
             reviewed_on = rec["reviewed_on"]
         return self.gate.approve(
             notice,
+            sha,
             reviewers=[reviewer or ""],
             ran_by=os_user or current_os_user(),
             opinion=opinion,
@@ -66,9 +67,10 @@ class ReviewJob(ServiceBase):
         if not version:
             raise ReviewError("the page did not say which version you reviewed; open it again")
         notice = self.notice(notice_id)
-        self.save(notice)
+        sha, _ = self.save(notice)
         return self.gate.approve(
             notice,
+            sha,
             reviewers=[account],
             ran_by=f"console:{account}",
             opinion=opinion,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from publisher.channel import AnyChannel, StateChannel
+from publisher.channel import AnyChannel, HasPlayers
 from publisher.errors import BadHeartbeat
 from publisher.model import Clock, Play, Screen
 from publisher.notices.files import ID_RE
@@ -92,9 +92,7 @@ class Screens:
         """``notify(text, screen)`` tells an operator (False: nobody could be told)."""
         self.store = store
         self.clock = clock
-        self.channels = {
-            n: ch for n, ch in channels.items() if isinstance(ch, StateChannel) and ch.has_players
-        }
+        self.channels = {n: ch for n, ch in channels.items() if isinstance(ch, HasPlayers)}
         self.notify = notify
         self._last: dict[str, float] = {}  # screen → when its last beat came here
         self._guard = threading.Lock()
@@ -176,6 +174,10 @@ class Screens:
         """The version ``screen`` should be playing."""
         ch = self.channels.get(screen.channel)
         return ch.player_version(screen.profile) if ch else None
+
+    def forget(self, screen: str, actor: str) -> bool:
+        """Drop a screen that is gone for good (audited); False when none has that name."""
+        return self.store.forget_screen(screen, self.clock.now(), actor)
 
     # ---------------------------------------------------------------- health out
 

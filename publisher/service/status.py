@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from publisher.channel import (
+    CountsQuotas,
     MessageChannel,
 )
 from publisher.delivery.operator import replies_key
@@ -83,6 +84,6 @@ class StatusJob(ServiceBase):
                     )
                 )
                 cs.rate_limited_day, cs.rate_limited_hour = day, hour
-                cs.quotas = ch.quota_use()
+                cs.quotas = ch.quota_use() if isinstance(ch, CountsQuotas) else {}
             out.append(cs)
         return out

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import inspect, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.errors import StoreError
 from publisher.secrets import redact
-from publisher.store.db import head_revision, sqlite_path
+from publisher.store.db import head_revision, make_engine, sqlite_path
+from publisher.store.schema import store_meta
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,53 @@ def restore(url: str, src: Path, now: datetime) -> tuple[BackupInfo, Path | None
     finally:
         tmp.unlink(missing_ok=True)
     return info, kept
+
+
+def running_instances(url: str, now: datetime, within: float) -> list[tuple[str, datetime]]:
+    """The instances (``publisher run``) that noted a pass in the store at ``url`` within
+    ``within`` seconds of ``now``, newest first; an instance of this machine whose process is
+    gone does not count (it was stopped). None when there is no store there yet."""
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        return []
+    engine = make_engine(url)
+    try:
+        if not inspect(engine).has_table("store_meta"):
+            return []
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(store_meta.c.key, store_meta.c.value).where(
+                    store_meta.c.key.startswith("instance:")
+                )
+            ).all()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the store: {redact(str(exc))}") from None
+    finally:
+        engine.dispose()
+    seen = []
+    for key, value in rows:
+        name = str(key)[len("instance:") :]
+        try:
+            at = datetime.fromisoformat(str(value))
+        except ValueError:
+            continue
+        if at.tzinfo is None or at <= now - timedelta(seconds=within):
+            continue
+        host, _, pid = name.rpartition(":")
+        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+            continue
+        seen.append((name, at))
+    return sorted(seen, key=lambda x: x[1], reverse=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
 
 
 def _sqlite_copy(src: Path, dest: Path) -> None:

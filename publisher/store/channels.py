@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from publisher.model import Action, DeliveryState
@@ -35,6 +44,17 @@ class BuildRecord:
     fingerprint: str
     built_at: datetime
     instance: str
+
+
+@dataclass(frozen=True)
+class BuildStart:
+    """Whether a build may write its output location (``start_build``): ``why`` not, and
+    ``last_writer``, the instance that wrote there last (another one: what this process
+    remembers writing may be stale)."""
+
+    ok: bool
+    why: str = ""
+    last_writer: str = ""
 
 
 class ChannelQueries(StoreBase):
@@ -193,10 +213,11 @@ class ChannelQueries(StoreBase):
 
     def forget_builds(self) -> None:
         """Make every state channel build again at its next pass, in every location (the
-        output may show more than this store knows: a restored backup, an adopted folder)."""
+        output may show more than this store knows: a restored backup, an adopted folder).
+        The build numbers stay: a build still at work keeps losing to newer ones."""
         with self.tx() as conn:
             conn.execute(update(channel_state).values(build_fingerprint=None))
-            conn.execute(delete(builds))
+            conn.execute(update(builds).values(fingerprint=""))
 
     def build_record(self, channel: str, location: str) -> BuildRecord | None:
         """What ``location`` (an instance's output folder) last built of ``channel``."""
@@ -204,7 +225,130 @@ class ChannelQueries(StoreBase):
             row = conn.execute(
                 select(builds).where(builds.c.channel == channel, builds.c.location == location)
             ).first()
-        return BuildRecord(row.fingerprint, row.built_at, row.instance) if row else None
+        if row is None or not row.fingerprint:
+            return None
+        return BuildRecord(row.fingerprint, row.built_at, row.instance)
+
+    # ------------------------------------------------- builds overtaking builds (tickets)
+    #
+    # A build takes a ticket before it reads the live set (so a later ticket saw at least as
+    # much), asks ``start_build`` before it writes (the newest ticket that began writing is
+    # the one allowed to), asks ``build_superseded`` before each file, and records with
+    # ``set_build(ticket=…)`` only while no newer one began. Across processes and machines
+    # sharing a folder, a slow build of an older live set so never overwrites a newer one.
+
+    def _build_where(self, channel: str, location: str) -> ColumnElement[bool]:
+        return and_(builds.c.channel == channel, builds.c.location == location[:300])
+
+    def build_ticket(self, channel: str, location: str, now: datetime) -> int:
+        """The next number of a build of ``channel`` at ``location`` (taken before it reads
+        the live set: a build with a higher number read the store later)."""
+        where = self._build_where(channel, location)
+        with self.tx() as conn:
+            got = conn.execute(
+                update(builds)
+                .where(where)
+                .values(ticket=builds.c.ticket + 1)
+                .returning(builds.c.ticket)
+            ).scalar()
+            if got is not None:
+                return int(got)
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(builds).values(
+                            channel=channel,
+                            location=location[:300],
+                            fingerprint="",
+                            built_at=now,
+                            instance="",
+                            ticket=1,
+                        )
+                    )
+                return 1
+            except IntegrityError:  # another instance of the location numbered one first
+                got = conn.execute(
+                    update(builds)
+                    .where(where)
+                    .values(ticket=builds.c.ticket + 1)
+                    .returning(builds.c.ticket)
+                ).scalar()
+                assert got is not None  # the row that was in the way
+                return int(got)
+
+    def start_build(
+        self,
+        channel: str,
+        location: str,
+        ticket: int,
+        fingerprint: str,
+        instance: str,
+        now: datetime,
+        *,
+        alive: float,
+        overtake: bool = False,
+    ) -> BuildStart:
+        """May build ``ticket`` (of ``fingerprint``) write ``location`` now? Not when a newer
+        build already began there; nor when another instance is still at work (it said so
+        within ``alive`` seconds) on exactly the same output, unless ``overtake`` (a
+        withdrawal, an alert: never wait for anyone). Otherwise it becomes the writer."""
+        where = self._build_where(channel, location)
+        with self.tx() as conn:
+            stmt = select(builds).where(where)
+            if self.dialect == "postgresql":
+                stmt = stmt.with_for_update()
+            row = conn.execute(stmt).first()
+            if row is None:  # numbered, then forgotten by hand: write, nobody else is
+                return BuildStart(True)
+            if row.writing > ticket:
+                return BuildStart(False, "a newer build of this folder began")
+            at_work = (
+                row.writing != ticket
+                and row.writing_at is not None
+                and row.writing_at > now - timedelta(seconds=alive)
+                and row.writing_instance != instance
+            )
+            if at_work and not overtake and row.writing_fingerprint == fingerprint:
+                return BuildStart(False, f"{row.writing_instance} is building the same")
+            conn.execute(
+                update(builds)
+                .where(where)
+                .values(
+                    writing=ticket,
+                    writing_fingerprint=fingerprint,
+                    writing_instance=instance[:100],
+                    writing_at=now,
+                )
+            )
+            return BuildStart(True, last_writer=row.writing_instance or row.instance)
+
+    def build_superseded(self, channel: str, location: str, ticket: int) -> bool:
+        """A newer build than ``ticket`` began writing ``location`` (this one must stop)."""
+        with self.read() as conn:
+            writing = conn.execute(
+                select(builds.c.writing).where(self._build_where(channel, location))
+            ).scalar()
+        return writing is not None and int(writing) > ticket
+
+    def building(self, channel: str, location: str, ticket: int, now: datetime) -> bool:
+        """A long build says it is still at work (others do not take it for dead); False
+        when a newer build began meanwhile."""
+        with self.tx() as conn:
+            res = conn.execute(
+                update(builds)
+                .where(self._build_where(channel, location), builds.c.writing == ticket)
+                .values(writing_at=now)
+            )
+            return bool(res.rowcount)
+
+    def end_build(self, channel: str, location: str, ticket: int) -> None:
+        """Build ``ticket`` stopped without recording (overtaken, failed): not at work."""
+        with self.tx() as conn:
+            conn.execute(
+                update(builds)
+                .where(self._build_where(channel, location), builds.c.writing == ticket)
+                .values(writing_at=None)
+            )
 
     def set_build(
         self,
@@ -214,8 +358,25 @@ class ChannelQueries(StoreBase):
         changed: Sequence[str],
         location: str = "",
         instance: str = "",
-    ) -> None:
+        ticket: int | None = None,
+    ) -> bool:
+        """Record a finished build; with its ``ticket``, only while no newer build of the
+        location began (→ False: nothing recorded, the newer one will be)."""
         with self.tx() as conn:
+            if ticket is not None and location:
+                res = conn.execute(
+                    update(builds)
+                    .where(self._build_where(channel, location), builds.c.writing == ticket)
+                    .values(
+                        fingerprint=fingerprint,
+                        built_at=now,
+                        instance=instance[:100],
+                        writing_at=None,
+                    )
+                )
+                if not res.rowcount:
+                    return False
+                location = ""  # recorded
             # built_at stays on the channel (status shows when any instance last built it)
             self._upsert_channel(conn, channel, build_fingerprint=fingerprint, built_at=now)
             if location:
@@ -248,3 +409,4 @@ class ChannelQueries(StoreBase):
                     fingerprint=fingerprint[:16],
                     files=len(changed),
                 )
+        return True

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from publisher.store.base import StoreBase
@@ -35,6 +35,19 @@ class Taken:
     free_at: datetime | None
 
 
+# built once: a send reads and writes its robot's window twice, and building and hashing
+# the statements each time cost more than running them
+_NOW_PG = text("SELECT EXTRACT(EPOCH FROM clock_timestamp())")
+_NOW_SQLITE = text("SELECT (julianday('now') - 2440587.5) * 86400.0")
+_WINDOW = select(rate_windows.c.sends).where(rate_windows.c.robot == bindparam("b_robot"))
+_WINDOW_LOCKED = _WINDOW.with_for_update()
+_SAVE = (
+    update(rate_windows)
+    .where(rate_windows.c.robot == bindparam("b_robot"))
+    .values(sends=bindparam("b_sends"))
+)
+
+
 def _row_key(robot: str) -> str:
     return robot if len(robot) <= 64 else "h:" + hashlib.sha256(robot.encode()).hexdigest()[:60]
 
@@ -42,17 +55,12 @@ def _row_key(robot: str) -> str:
 class RateLimitQueries(StoreBase):
     def db_time(self, conn: Connection) -> float:
         """The database's clock, as Unix seconds (one clock for every instance)."""
-        if self.dialect == "postgresql":
-            sql = "SELECT EXTRACT(EPOCH FROM clock_timestamp())"
-        else:
-            sql = "SELECT (julianday('now') - 2440587.5) * 86400.0"
-        return float(conn.execute(text(sql)).scalar_one())
+        stmt = _NOW_PG if self.dialect == "postgresql" else _NOW_SQLITE
+        return float(conn.execute(stmt).scalar_one())
 
     def _window(self, conn: Connection, robot: str, horizon: float, ts: float) -> list[float]:
-        stmt = select(rate_windows.c.sends).where(rate_windows.c.robot == _row_key(robot))
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        row = conn.execute(stmt).first()
+        stmt = _WINDOW_LOCKED if self.dialect == "postgresql" else _WINDOW
+        row = conn.execute(stmt, {"b_robot": _row_key(robot)}).first()
         if row is None:
             return []
         return sorted(t for t in json.loads(row.sends) if t > ts - horizon)
@@ -60,9 +68,7 @@ class RateLimitQueries(StoreBase):
     def _save(self, conn: Connection, robot: str, sends: list[float]) -> None:
         data = json.dumps([round(t, 6) for t in sends])
         key = _row_key(robot)
-        res = conn.execute(
-            update(rate_windows).where(rate_windows.c.robot == key).values(sends=data)
-        )
+        res = conn.execute(_SAVE, {"b_robot": key, "b_sends": data})
         if res.rowcount == 0:
             conn.execute(insert(rate_windows).values(robot=key, sends=data))
 
@@ -100,25 +106,39 @@ class RateLimitQueries(StoreBase):
         if not limits:
             return Taken(0.0, None)
         self._ensure_row(robot)
-        horizon = max(seconds for _, seconds in limits)
         with self.tx() as conn:
-            # the time is read after the row is locked: takes are ordered as they happen
-            every = self._window(conn, robot, float("inf"), 0.0)
-            ts = round(self.db_time(conn) if now is None else now.timestamp(), 6)
-            sends = [t for t in every if t > ts - horizon]
-            free_at: float | None = None
-            for count, seconds in limits:
-                recent = [t for t in sends if t >= ts - seconds]
-                if len(recent) >= count:
-                    # the next send may go when the count-th latest has left the window
-                    # (a millisecond after: a send exactly on the edge still counts)
-                    at = recent[-count] + seconds + 0.001
-                    free_at = at if free_at is None else max(free_at, at)
-            if free_at is not None:
-                return Taken(None, datetime.fromtimestamp(free_at, UTC))
-            sends.append(ts)
-            self._save(conn, robot, sends)
-            return Taken(ts, None)
+            return self.take_in(conn, robot, limits, now)
+
+    def take_in(
+        self,
+        conn: Connection,
+        robot: str,
+        limits: Sequence[tuple[int, float]],
+        now: datetime | None = None,
+    ) -> Taken:
+        """``take`` inside the caller's transaction (the outbox takes a send and marks its
+        delivery in one); on PostgreSQL the caller makes sure the row exists first
+        (``_ensure_row``), as ``take`` does."""
+        if not limits:
+            return Taken(0.0, None)
+        horizon = max(seconds for _, seconds in limits)
+        # the time is read after the row is locked: takes are ordered as they happen
+        every = self._window(conn, robot, float("inf"), 0.0)
+        ts = round(self.db_time(conn) if now is None else now.timestamp(), 6)
+        sends = [t for t in every if t > ts - horizon]
+        free_at: float | None = None
+        for count, seconds in limits:
+            recent = [t for t in sends if t >= ts - seconds]
+            if len(recent) >= count:
+                # the next send may go when the count-th latest has left the window
+                # (a millisecond after: a send exactly on the edge still counts)
+                at = recent[-count] + seconds + 0.001
+                free_at = at if free_at is None else max(free_at, at)
+        if free_at is not None:
+            return Taken(None, datetime.fromtimestamp(free_at, UTC))
+        sends.append(ts)
+        self._save(conn, robot, sends)
+        return Taken(ts, None)
 
     def take_token(
         self, robot: str, limits: Sequence[tuple[int, float]], now: datetime | None = None
@@ -131,12 +151,19 @@ class RateLimitQueries(StoreBase):
         (its arrival at the vendor lies between the two), so a slow request cannot let the
         next sends bunch up behind it."""
         with self.tx() as conn:
-            sends = self._window(conn, robot, float("inf"), 0.0)
-            if stamp not in sends:
-                return  # already out of every window
-            ts = round(self.db_time(conn) if now is None else now.timestamp(), 6)
-            sends[sends.index(stamp)] = max(stamp, ts)
-            self._save(conn, robot, sorted(sends))
+            self.used_in(conn, robot, stamp, now)
+
+    def used_in(
+        self, conn: Connection, robot: str, stamp: float, now: datetime | None = None
+    ) -> None:
+        """``used`` inside the caller's transaction (the outbox records an outcome and moves
+        its send's stamp in one)."""
+        sends = self._window(conn, robot, float("inf"), 0.0)
+        if stamp not in sends:
+            return  # already out of every window
+        ts = round(self.db_time(conn) if now is None else now.timestamp(), 6)
+        sends[sends.index(stamp)] = max(stamp, ts)
+        self._save(conn, robot, sorted(sends))
 
     def rate_budget(
         self, robot: str, limits: Sequence[tuple[int, float]], now: datetime | None = None

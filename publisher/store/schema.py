@@ -190,15 +190,25 @@ channel_state = Table(
 )
 
 # what each output location last built, per state channel: every instance that serves keeps
-# its own folder current (location = machine + folder), or one record for a shared folder
+# its own folder current (location = machine + folder), or one record for a shared folder.
+# Builds of a location are numbered (``ticket``, taken before the build reads what it is made
+# of, so a later ticket read later); ``writing`` is the ticket of the newest build that began
+# writing there: an older one stops and never records (a slow build of an older live set never
+# overwrites a newer one, across processes). ``writing_at`` says it is still at work (NULL once
+# it ended), ``writing_instance`` who it is (the last instance that wrote the folder).
 builds = Table(
     "builds",
     metadata,
     Column("channel", String(64), primary_key=True),
     Column("location", String(300), primary_key=True),
-    Column("fingerprint", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # "" while nothing complete is recorded
     Column("built_at", UTCDateTime, nullable=False),
     Column("instance", String(100), nullable=False),
+    Column("ticket", BigInteger, nullable=False, server_default="0"),
+    Column("writing", BigInteger, nullable=False, server_default="0"),
+    Column("writing_fingerprint", String(64), nullable=False, server_default=""),
+    Column("writing_instance", String(100), nullable=False, server_default=""),
+    Column("writing_at", UTCDateTime, nullable=True),
 )
 
 rate_windows = Table(

@@ -1,6 +1,7 @@
 """The site's search page (``GET /search?q=…``), served beside the output folder by
-`publisher run`: the query runs in the store (``search.py``), the page is the site's template
-``rss/search.html`` (a site may override it like any other)."""
+`publisher run`: the query runs in the store (``records/search.py``), the page is drawn with
+the template the channel that writes the site's pages names (``WritesSitePages``; a site may
+override it like any other)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,8 @@ def search_endpoint(
     templates: jinja2.Environment,
     site: SiteInfo,
     categories: Mapping[str, str],
+    template: str,
 ) -> Callable[[Request], object]:
-    template = "rss/search.html"
-
     async def endpoint(request: Request) -> Response:
         query = " ".join(request.query_params.get("q", "").split())[:MAX_QUERY]
         try:

@@ -8,12 +8,13 @@ connections are closed after a few seconds, a flood is answered 503 past ``limit
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from publisher.errors import PublisherError
+from publisher.mediatypes import FileRule
 from publisher.web.site import site_app
 
 __all__ = ["Server"]
@@ -86,10 +88,12 @@ class Server:
         search: Callable[[Any], Any] | None = None,
         heartbeat: Callable[[bytes, str], dict[str, Any]] | None = None,
         vendor_event: Callable[[str, str, dict[str, str], bytes], tuple[int, str]] | None = None,
+        rules: Sequence[FileRule] = (),
         limit_concurrency: int = 1000,
         timeout_keep_alive: float = 5,
     ) -> None:
         self.root = root
+        self.rules = list(rules)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -112,6 +116,7 @@ class Server:
             search=search,
             heartbeat=heartbeat,
             vendor_event=vendor_event,
+            rules=self.rules,
         )
         self.config = uvicorn.Config(app, **self._options(limit_concurrency, timeout_keep_alive))
         self.uvicorn = uvicorn.Server(self.config)
@@ -138,6 +143,7 @@ class Server:
         from uvicorn.supervisors import Multiprocess
 
         os.environ["PUBLISHER_SERVE_ROOT"] = str(self.root)
+        os.environ["PUBLISHER_SERVE_RULES"] = json.dumps([r.to_json() for r in self.rules])
         config = uvicorn.Config(
             "publisher.web.site:app_from_env",
             factory=True,

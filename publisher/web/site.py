@@ -27,7 +27,7 @@ import re
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
@@ -45,7 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette_compress import CompressMiddleware
 
 from publisher.errors import BadHeartbeat
-from publisher.mediatypes import cache_control, content_type
+from publisher.mediatypes import FileRule, cache_control, content_type
 from publisher.output import GONE
 
 # attachment types a browser shows without running anything; everything else downloads
@@ -129,7 +129,8 @@ class FileCache:
     MAX_FILE = 2_000_000
     MAX_TOTAL = 128_000_000
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, rules: tuple[FileRule, ...] = ()) -> None:
+        self.rules = rules  # the channels' own media types and caching
         self.root = root
         self.scripts = _ScriptHashes()
         self._entries: OrderedDict[str, Cached] = OrderedDict()
@@ -158,10 +159,10 @@ class FileCache:
             body = f.read()
         if len(body) != st.st_size:  # replaced while read: the next request reads it again
             return None
-        ctype = content_type(rel)
+        ctype = content_type(rel, self.rules)
         headers = [
             (b"content-type", ctype.encode()),
-            (b"cache-control", cache_control(rel).encode()),
+            (b"cache-control", cache_control(rel, self.rules).encode()),
             (b"etag", b""),
             (b"last-modified", formatdate(st.st_mtime, usegmt=True).encode()),
         ]
@@ -336,7 +337,7 @@ class OutputFiles(StaticFiles):
         rel = os.path.relpath(str(full_path), self.root).replace(os.sep, "/")
         if rel.startswith("../"):  # a link out of the folder (bundles' "current" stays inside)
             raise HTTPException(status_code=404)
-        headers = {"Cache-Control": cache_control(rel)}
+        headers = {"Cache-Control": cache_control(rel, self.cache.rules)}
         headers.update(policy_headers(rel, str(full_path), stat_result, self.cache.scripts))
         entry = self.cache.get(str(full_path), stat_result)
         if entry is not None:  # the same ETag as the fast path gives
@@ -345,7 +346,7 @@ class OutputFiles(StaticFiles):
             full_path,
             status_code=status_code,
             stat_result=stat_result,
-            media_type=content_type(rel),
+            media_type=content_type(rel, self.cache.rules),
             headers=headers,
         )
         if self.is_not_modified(response.headers, Headers(scope=scope)):
@@ -421,12 +422,14 @@ def site_app(
     search: Callable[[Request], Any] | None = None,
     heartbeat: Callable[[bytes, str], dict[str, Any]] | None = None,
     vendor_event: Callable[[str, str, dict[str, str], bytes], tuple[int, str]] | None = None,
+    rules: Sequence[FileRule] = (),
 ) -> Starlette:
     """The public site: the output folder under ``/`` plus the operational endpoints, and the
     office's console under ``/admin`` when one is given (it asks for a login itself).
     ``heartbeat(body, address)`` takes the slideshow players' beats at ``POST /heartbeat``;
     ``vendor_event(channel, method, query, body)`` takes what a vendor pushes to
-    ``/wechat/CHANNEL`` (the 公众号's PUBLISHJOBFINISH) and answers ``(status, text)``."""
+    ``/hooks/CHANNEL`` (the 公众号's PUBLISHJOBFINISH) and answers ``(status, text)``;
+    ``rules`` are the channels' own media types and caching for the files they write."""
 
     async def vendor_ep(request: Request) -> Response:
         assert vendor_event is not None
@@ -480,14 +483,14 @@ def site_app(
         )
 
     methods = ["GET", "HEAD"]
-    cache = FileCache(os.path.realpath(root))
+    cache = FileCache(os.path.realpath(root), tuple(rules))
     reserved: tuple[str, ...] = ("/health", "/healthz", "/status.json", "/metrics")
     if search is not None and files:
         reserved += ("/search",)
     if heartbeat is not None and files:
         reserved += ("/heartbeat",)
     if vendor_event is not None:
-        reserved += ("/wechat/",)
+        reserved += ("/hooks/",)
     routes: list[BaseRoute] = [
         Route("/health", health_ep, methods=methods),
         Route("/healthz", health_ep, methods=methods),
@@ -501,7 +504,7 @@ def site_app(
     if heartbeat is not None and files:
         routes.append(Route("/heartbeat", heartbeat_ep, methods=["POST"]))
     if vendor_event is not None:
-        routes.append(Route("/wechat/{channel}", vendor_ep, methods=["GET", "POST"]))
+        routes.append(Route("/hooks/{channel}", vendor_ep, methods=["GET", "POST"]))
     if files:  # (a console served on its own address shows no files)
         routes.append(Mount("/", app=OutputFiles(root, cache)))
     return Starlette(
@@ -517,4 +520,5 @@ def site_app(
 
 def app_from_env() -> Starlette:
     """The files-only site for `publisher serve --workers N` (each worker process builds it)."""
-    return site_app(os.environ["PUBLISHER_SERVE_ROOT"])
+    rules = json.loads(os.environ.get("PUBLISHER_SERVE_RULES", "[]"))
+    return site_app(os.environ["PUBLISHER_SERVE_ROOT"], rules=[FileRule(**r) for r in rules])

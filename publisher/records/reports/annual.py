@@ -16,7 +16,7 @@ from publisher.config import Settings
 from publisher.model import Action, DeliveryState
 from publisher.records.publications import Publication, calendar_guessed, publications, school_year
 from publisher.records.reports.office import OfficeParts
-from publisher.store import Store
+from publisher.store.catalogue import CatalogueQueries
 
 MONTHS = (9, 10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8)
 
@@ -79,7 +79,9 @@ class AnnualFigures:
         return sum(1 for i in self.items if i.published)
 
 
-def figures(store: Store, settings: Settings, year: int, outlets: dict[str, str]) -> AnnualFigures:
+def figures(
+    store: CatalogueQueries, settings: Settings, year: int, outlets: dict[str, str]
+) -> AnnualFigures:
     """The figures of school year ``year`` (``year``-09-01 … ``year``+1-08-31); ``outlets``
     names each channel as the report lists it (channel name → label)."""
     tz = settings.tz
@@ -152,7 +154,7 @@ def figures(store: Store, settings: Settings, year: int, outlets: dict[str, str]
 
 
 def _channels(
-    store: Store,
+    store: CatalogueQueries,
     start: dt.datetime,
     end: dt.datetime,
     outlets: dict[str, str],

@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from publisher.records.reports.documents import docx_bytes, docx_table, new_document, write_files
-from publisher.store import Store
+from publisher.store.catalogue import CatalogueQueries
 
 SOURCES = {"cli": "命令行", "console": "管理控制台", "paper": "纸质审查单"}
 HEAD = [
@@ -49,7 +49,9 @@ class RegisterRow:
     sha256: str
 
 
-def register(store: Store, start: dt.date, end: dt.date, tz: ZoneInfo) -> list[RegisterRow]:
+def register(
+    store: CatalogueQueries, start: dt.date, end: dt.date, tz: ZoneInfo
+) -> list[RegisterRow]:
     """Sign-offs from ``start`` to ``end`` (both days included, in the site's zone)."""
     lo = dt.datetime.combine(start, dt.time(0), tz)
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tz)
@@ -141,7 +143,7 @@ def register_docx(rows: list[RegisterRow], school: str, start: dt.date, end: dt.
 
 
 def write_register(
-    store: Store, folder: Path, school: str, start: dt.date, end: dt.date, tz: ZoneInfo
+    store: CatalogueQueries, folder: Path, school: str, start: dt.date, end: dt.date, tz: ZoneInfo
 ) -> tuple[list[Path], int]:
     rows = register(store, start, end, tz)
     stem = f"reviews-{start.isoformat()}-{end.isoformat()}"
