@@ -231,9 +231,13 @@ class Channel(ABC, Generic[OptionsT]):
 
     # --------------------------------------------------------------- templates
 
+    def find_template(self, template: str) -> jinja2.Template:
+        """The template named (a channel may keep what it looked up, e.g. for one build)."""
+        return self.templates.get_template(template)
+
     def render_template(self, template: str, **values: Any) -> str:
         try:
-            tpl = self.templates.get_template(template)
+            tpl = self.find_template(template)
             return tpl.render(site=self.ctx.site, channel=self, options=self.options, **values)
         except jinja2.TemplateNotFound as exc:
             raise RenderError(

@@ -27,10 +27,11 @@ FIRST_UNITS = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist, the longest tests are handed out first: FIRST_UNITS, then the slow
     tests (they mostly wait: rate windows, subprocesses, timeouts), so their waits overlap the
-    quick tests instead of trailing the run. Run serially, the order is pytest's own."""
+    quick tests instead of trailing the run; and they may take twice pytest-timeout's limit.
+    Run serially, the order and the limits are pytest's own."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
     first = list(FIRST_UNITS)
@@ -41,6 +42,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return at, item.get_closest_marker("slow") is None
 
     items.sort(key=rank)
+    limit = float(config.getoption("timeout", None) or config.getini("timeout") or 0)
+    for item in items:
+        # beside other workers on 2 cores a slow test's waits stretch: twice the time to hang
+        if limit and item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(2 * limit))
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -16,7 +16,6 @@ from lxml import etree
 from pydantic import Field, field_validator
 
 from publisher.channel import ChannelOptions, Doc, FileRule, LiveSet, StateChannel
-from publisher.errors import RenderError
 from publisher.model import ChecklistItem, PublishedNotice, Tombstone
 from publisher.output import GONE
 from publisher.secrets import redact
@@ -82,7 +81,7 @@ class RssChannel(StateChannel[RssOptions]):
         # the notices of each 清单 item (newest first), kept between builds like the pages
         self._items: dict[int, _Item] | None = None
         self._kept_at = -1  # the planner's plan() the pages and items above follow
-        self._build_templates: dict[str, jinja2.Template] = {}  # see _render_cached
+        self._build_templates: dict[str, jinja2.Template] = {}  # see find_template
         self._pages_env: jinja2.Environment | None = None
         self.documents = Documents(
             FeedSettings(
@@ -308,7 +307,7 @@ class RssChannel(StateChannel[RssOptions]):
 
     def _page(self, v: PublishedNotice) -> Doc:
         def render() -> bytes:
-            return self._render_cached(
+            return self.render_template(
                 "rss/notice.html",
                 n=v,
                 notice=v.notice,
@@ -318,29 +317,16 @@ class RssChannel(StateChannel[RssOptions]):
 
         return Doc(f"{v.sha256}:{v.previous_sha256}:{v.index_no}", render)
 
-    def _render_cached(self, template: str, **values: Any) -> str:
-        """``render_template`` with the template looked up once per build, not once per page
-        (jinja2 checks a template file's mtime at each lookup, its parent's at each render:
-        20,000 ``stat`` calls for a cold build of a 10,000 notice site). Each build checks
-        the files once (``render_documents``), so an edited template is used from the next
-        build on, as before."""
-        try:
-            tpl = self._build_templates.get(template)
-            if tpl is None:
-                tpl = (self._pages_env or self.templates).get_template(template)
-                self._build_templates[template] = tpl
-            return tpl.render(site=self.ctx.site, channel=self, options=self.options, **values)
-        except jinja2.TemplateNotFound as exc:
-            raise RenderError(
-                f"channel '{self.name}': template {exc.name!r} not found in the site's "
-                "templates folder or the built-in templates"
-            ) from None
-        except jinja2.TemplateError as exc:
-            lineno = getattr(exc, "lineno", None)
-            where = f" line {lineno}" if lineno else ""
-            raise RenderError(
-                f"channel '{self.name}': template {template}{where}: {redact(str(exc))}"
-            ) from None
+    def find_template(self, template: str) -> jinja2.Template:
+        """Each template looked up once per build, not once per page (jinja2 checks a
+        template file's mtime at each lookup, its parent's at each render: 20,000 ``stat``
+        calls for a cold build of a 10,000 notice site). Each build checks the files once
+        (``render_documents``), so an edited template is used from the next build on."""
+        tpl = self._build_templates.get(template)
+        if tpl is None:
+            tpl = (self._pages_env or self.templates).get_template(template)
+            self._build_templates[template] = tpl
+        return tpl
 
     def _listing(self, spec: FeedSpec) -> dict[str, object]:
         urls = {fmt: self.documents.url(path_of(spec.key, fmt)) for fmt in self.options.formats}
