@@ -11,8 +11,9 @@ implementation writes one or two small methods:
 
 What only some channels do is a *capability*, a protocol below the base classes that a
 channel class implements (``ServesFiles``, ``ShowsAlerts``, ``ShowsTombstones``,
-``TimedOutput``, ``HasPlayers``, ``PreviewsImages``, ``CountsQuotas``, ``WritesSitePages``,
-``TakesVendorEvents``); the core asks ``isinstance`` and finds no do-nothing default.
+``TimedOutput``, ``FollowsUp``, ``HasPlayers``, ``PreviewsImages``, ``CountsQuotas``,
+``WritesSitePages``, ``TakesVendorEvents``); the core asks ``isinstance`` and finds no
+do-nothing default.
 
 Channels import this module and the core's leaf modules (``publisher.model``,
 ``publisher.errors``, ``publisher.text``, ``publisher.output``), nothing deeper; the core
@@ -398,12 +399,6 @@ class MessageChannel(Channel[OptionsT]):
         ``key`` names the message and stays the same for every retry of it (receivers that
         deduplicate use it)."""
 
-    def resume(self, ref: str) -> Outcome:
-        """Look again at a message the target accepted and had not finished
-        (``Outcome.pending(ref, …)``): the same kinds of outcome as ``send``. Only channels
-        that answer PENDING (the 公众号's publish tasks) need this."""
-        return Outcome.failed(f"channel '{self.name}' cannot follow up {ref!r}")
-
     # What the engine asks of robots; the defaults fit a channel without such limits.
 
     @property
@@ -488,6 +483,16 @@ class TimedOutput(Protocol):
     def timed_state(self, now: datetime) -> tuple[str, datetime | None]:
         """A key that changes whenever such output would (part of the build's fingerprint),
         and when it next changes (the engine comes back then)."""
+        ...
+
+
+@runtime_checkable
+class FollowsUp(Protocol):
+    """A message channel whose target accepts work and finishes it later (a 公众号 publish
+    task): it answers ``Outcome.pending(ref, …)`` and is asked again with ``resume``."""
+
+    def resume(self, ref: str) -> Outcome:
+        """Look again at that message: the same kinds of outcome as ``send``."""
         ...
 
 

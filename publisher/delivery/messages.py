@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from publisher.channel import AnyMessageChannel
+from publisher.channel import AnyMessageChannel, FollowsUp
 from publisher.delivery.context import EngineContext, log
 from publisher.delivery.outcomes import Outcomes
 from publisher.delivery.passes import ChannelReport
@@ -157,7 +157,12 @@ class MessageSender:
     ) -> bool:
         """Send one delivery; True when the channel must stop for now."""
         if d.pending_ref:  # the target accepted it earlier and was not finished: look again
-            return self.outcomes.apply(ch, d, ch.resume(d.pending_ref), report)
+            outcome = (
+                ch.resume(d.pending_ref)
+                if isinstance(ch, FollowsUp)
+                else Outcome.failed(f"channel '{ch.name}' cannot follow up {d.pending_ref!r}")
+            )
+            return self.outcomes.apply(ch, d, outcome, report)
         try:
             view = self._views(ch, d, report, context)
             if view is None:
