@@ -28,18 +28,26 @@ FIRST_UNITS = {
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist, the longest tests are handed out first: FIRST_UNITS, then the slow
-    tests (they mostly wait: rate windows, subprocesses, timeouts), so their waits overlap the
-    quick tests instead of trailing the run; and they may take twice pytest-timeout's limit.
-    Run serially, the order and the limits are pytest's own."""
+    """Under pytest-xdist, the longest work is handed out first: FIRST_UNITS, then the files
+    with slow tests (those mostly wait: rate windows, subprocesses, timeouts) so that their
+    waits overlap the quick tests instead of trailing the run, then the other files, most
+    tests first; and slow tests may take twice pytest-timeout's limit. Run serially, the order
+    and the limits are pytest's own."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
     first = list(FIRST_UNITS)
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    slow = {
+        path for path, tests in files.items() if any(t.get_closest_marker("slow") for t in tests)
+    }
 
-    def rank(item: pytest.Item) -> tuple[int, bool]:
+    def rank(item: pytest.Item) -> tuple[int, bool, int, bool]:
         path = item.nodeid.split("::", 1)[0]
         at = first.index(path) if path in first else len(first)
-        return at, item.get_closest_marker("slow") is None
+        most = 0 if path in slow else -len(files[path])
+        return at, path not in slow, most, item.get_closest_marker("slow") is None
 
     items.sort(key=rank)
     limit = float(config.getoption("timeout", None) or config.getini("timeout") or 0)

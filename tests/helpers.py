@@ -267,3 +267,11 @@ def stop_workers(workers: list[subprocess.Popen[bytes]], wait: float = 30) -> li
             w.kill()
             codes.append(-9)
     return codes
+
+
+def served_rules(site: Site) -> list[Any]:
+    """The channels' media types and caching, as `publisher run` and `serve` serve with."""
+    from publisher.config import load_settings
+    from publisher.service.delivery import file_rules_of
+
+    return file_rules_of(load_settings(site.config))

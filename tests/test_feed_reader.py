@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from publisher.web.server import Server
 
-from .helpers import Site, approve
+from .helpers import Site, approve, served_rules
 
 
 class Reader:
@@ -61,7 +61,7 @@ def test_a_reader_polling_every_15_minutes(site: Site) -> None:
     with site.app() as app:
         for nid in ("a", "b", "c"):
             approve(app, nid)
-        srv = Server(site.root / "public", "127.0.0.1", 0)
+        srv = Server(site.root / "public", "127.0.0.1", 0, rules=served_rules(site))
         srv.start()
         reader = Reader(srv.url + "/feeds/all.atom.xml")
         seen: list[tuple[str, list[str]]] = []
@@ -105,7 +105,7 @@ def test_subscribe_page_in_a_browser(site: Site, browser: Any) -> None:
     with site.app() as app:
         approve(app, "n1")
         app.tick()
-    srv = Server(site.root / "public", "127.0.0.1", 0)
+    srv = Server(site.root / "public", "127.0.0.1", 0, rules=served_rules(site))
     srv.start()
     try:
         context = browser.new_context(viewport={"width": 1000, "height": 900})

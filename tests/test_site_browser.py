@@ -10,7 +10,7 @@ import pytest
 
 from publisher.web.server import Server
 
-from .helpers import Site, approve
+from .helpers import Site, approve, served_rules
 
 
 @pytest.mark.slow
@@ -26,7 +26,7 @@ def test_pages_run_with_no_csp_violation_and_attachments_never_run(
         app.tick()
     files = list((site.root / "public" / "files").rglob("evil.html"))
     assert files, "the attachment was not published"
-    srv = Server(site.root / "public", "127.0.0.1", 0)
+    srv = Server(site.root / "public", "127.0.0.1", 0, rules=served_rules(site))
     srv.start()
     page = browser.new_page(accept_downloads=True)
     violations: list[str] = []

@@ -14,7 +14,7 @@ from PIL import Image, ImageChops
 
 from publisher.web.server import Server
 
-from .helpers import Site, approve
+from .helpers import Site, approve, served_rules
 from .vendors import wait_for
 
 # draws each character of a text on a canvas and compares it with U+10FFFD, which no font has:
@@ -44,7 +44,7 @@ def test_slideshow_plays_all_slides_inside_the_safe_area(site: Site, browser: An
         )
         expected = [f"{i['notice_id']}:{i['page']}" for i in manifest["items"]]
         assert len(expected) >= 3
-        srv = Server(site.root / "public", "127.0.0.1", 0)
+        srv = Server(site.root / "public", "127.0.0.1", 0, rules=served_rules(site))
         srv.start()
         try:
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
@@ -141,7 +141,7 @@ def test_the_slideshow_draws_what_the_pngs_show(
         approve(app, "n2")
         app.alerts.put_up("因寒潮影响，明日全校停课。", until=site.clock.now() + timedelta(hours=2))
         m = json.loads(site.out(f"signage/{profile}/current/manifest.json").read_text("utf-8"))
-        srv = Server(site.root / "public", "127.0.0.1", 0)
+        srv = Server(site.root / "public", "127.0.0.1", 0, rules=served_rules(site))
         srv.start()
         try:
             page = browser.new_page(viewport={"width": w, "height": h}, device_scale_factor=1)
@@ -190,7 +190,9 @@ def test_the_slideshow_reports_its_heartbeat_and_what_it_showed(site: Site, brow
         def heartbeat(body: bytes, address: str) -> dict[str, Any]:
             return {"current": app.screens.current(app.screens.record(body, address))}
 
-        srv = Server(site.root / "public", "127.0.0.1", 0, heartbeat=heartbeat)
+        srv = Server(
+            site.root / "public", "127.0.0.1", 0, heartbeat=heartbeat, rules=served_rules(site)
+        )
         srv.start()
         try:
             page = browser.new_page(viewport={"width": 960, "height": 540})
