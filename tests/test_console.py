@@ -258,8 +258,9 @@ def test_changes_since_approval_calendar_and_filters(site: Site) -> None:
         calendar = client.get("/admin/calendar").text
         assert "2026-11-30（周一）" in calendar and "2026-12-07（周一）" in calendar
         assert calendar.index("发布") < calendar.index("公示结束")
-        assert "n2" in client.get("/admin/?category=zsks").text
-        assert "n2" not in client.get("/admin/?category=cwzc").text
+        # the notice's link, not the bare id: a random CSRF token may hold "n2" too
+        assert "/admin/notices/n2" in client.get("/admin/?category=zsks").text
+        assert "/admin/notices/n2" not in client.get("/admin/?category=cwzc").text
         only_item = client.get("/admin/?item=7").text
         assert "/admin/notices/n1" in only_item and "/admin/notices/n2" in only_item
         assert "/admin/notices/n1" not in client.get("/admin/?item=8").text
